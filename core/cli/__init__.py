@@ -1,0 +1,54 @@
+"""The ``lca`` command line: one typer app with a sub-app per area (registry, config, ...).
+
+User mistakes (:class:`~lca.errors.LcaError`) print their message and exit with code 2, without a
+traceback; ``lca --debug ...`` shows the traceback. Commands import heavy modules inside their bodies
+so that ``lca --help`` and ``lca registry list`` stay fast.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.markup import escape
+
+from lca.cli import config_cmd, registry_cmd
+from lca.cli.console import err_console
+from lca.errors import LcaError
+
+app = typer.Typer(
+    name="lca",
+    help="LCA toolkit: feed-forward 3D Gaussian avatars from a few photos (LCA, CVPR 2026).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(registry_cmd.app, name="registry")
+app.add_typer(config_cmd.app, name="config")
+
+_debug = False
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks for errors."),
+) -> None:
+    global _debug
+    _debug = debug
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``lca`` console script and of ``python -m lca``."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        # Standalone mode: click prints usage errors itself and exits with its own codes (2).
+        app(args=args, prog_name="lca")
+    except SystemExit as exit_:
+        return exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+    except LcaError as error:
+        if _debug or "--debug" in args:
+            raise
+        err_console.print(f"[bold red]Error:[/] {escape(str(error))}", soft_wrap=True)
+        return error.exit_code
+    return 0

@@ -1,0 +1,116 @@
+"""The pipeline sections owned by core (not by a component): the model's shared dimensions, the
+losses, the run options and the training stages. Components' own configs live beside their code."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Section(BaseModel):
+    """Base of core sections: unknown fields are errors; attribute docstrings are the field docs."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, validate_assignment=True)
+
+
+class ModelOptions(Section):
+    """Dimensions shared across slots; the assembler hands them to components as build context."""
+
+    width: int = Field(64, gt=0)
+    """Token width C shared by geometry tokens, blocks and the decoder."""
+    depth: int = Field(2, ge=1)
+    """Number of attention blocks in the backbone."""
+    fourier_bands: int = Field(6, ge=1)
+    """Frequency bands of the anchors' Fourier positional encoding."""
+    grad_checkpointing: bool = False
+    """Recompute block activations in backward to save memory."""
+
+
+class LossOptions(Section):
+    """Loss weights and thresholds (DESIGN.md, method step 7). A weight of 0 disables a term."""
+
+    l1: float = Field(1.0, ge=0)
+    """Weight of the masked L1 photometric loss (canonical and driven renders)."""
+    lpips: float = Field(0.0, ge=0)
+    """Weight of the LPIPS loss (needs converted backbone weights; see `lca lpips convert`)."""
+    lpips_net: Literal["alex", "vgg"] = "alex"
+    """LPIPS backbone."""
+    canonical: float = Field(0.5, ge=0)
+    """Relative weight of the photometric losses on the canonical (uncorrected) render."""
+    mask: float = Field(0.1, ge=0)
+    """Weight of the alpha-vs-mask loss."""
+    acap: float = Field(1.0, ge=0)
+    """Weight of ACAP: hinge on the canonical offset distance from the anchor."""
+    acap_threshold: float = Field(0.02, ge=0)
+    """Offsets shorter than this (metres) are free."""
+    asap: float = Field(0.1, ge=0)
+    """Weight of ASAP: hinge on the max/min scale ratio of each Gaussian."""
+    asap_threshold: float = Field(3.0, ge=1)
+    """Anisotropy ratios below this are free."""
+    kl: float = Field(1e-3, ge=0)
+    """Weight of the expression code's KL term."""
+    part_weights: dict[str, float] = {"head": 1.0, "hands": 1.0, "upper_body": 1.0, "lower_body": 1.0}
+    """Per-body-part multipliers of ACAP and ASAP."""
+    ramp_steps: int = Field(0, ge=0)
+    """Regularisers (ACAP, ASAP, KL) ramp linearly from 0 to full weight over this many steps."""
+
+
+class RunOptions(Section):
+    """Options of a training run that are not part of the model."""
+
+    seed: int = 0
+    """Seed of every random generator (model init, sampling, augmentation)."""
+    output_dir: str = "runs"
+    """Folder under which each run writes its checkpoints, previews, logs and resolved config."""
+    mixed_precision: Literal["no", "bf16", "fp16"] = "no"
+    """Mixed precision mode handed to accelerate."""
+    deterministic: bool = False
+    """Use deterministic algorithms (bit-identical resumes on the CPU)."""
+    checkpoint_every: int = Field(100, ge=1)
+    """Steps between checkpoints."""
+    keep_last: int = Field(2, ge=1)
+    """Checkpoints kept per stage besides each stage's final one."""
+    log_every: int = Field(10, ge=1)
+    """Steps between logged scalars."""
+    preview_every: int = Field(100, ge=1)
+    """Steps between preview image grids."""
+    num_workers: int = Field(0, ge=0)
+    """DataLoader worker processes per training process."""
+    max_bad_steps: int = Field(5, ge=1)
+    """Abort after this many consecutive steps with a non-finite loss or gradient."""
+    ema_decay: float | None = Field(None, gt=0, lt=1)
+    """Keep an exponential moving average of the weights with this decay (None: off)."""
+
+
+class StageConfig(Section):
+    """One stage of the training schedule (for example ``pretrain`` or ``posttrain``)."""
+
+    name: str
+    """Stage name, unique in the schedule; `lca train --stage NAME` runs only this stage."""
+    data: str
+    """Name of the dataset slot (under `data`) this stage reads."""
+    steps: int = Field(100, ge=1)
+    """Optimizer steps."""
+    lr: float = Field(1e-3, gt=0)
+    """Peak learning rate."""
+    weight_decay: float = Field(0.01, ge=0)
+    """AdamW weight decay (never applied to norms and biases)."""
+    warmup_steps: int = Field(10, ge=0)
+    """Linear warm-up steps before the cosine decay."""
+    batch_size: int = Field(1, ge=1)
+    """Samples per process per step."""
+    grad_accumulation: int = Field(1, ge=1)
+    """Micro-batches accumulated per optimizer step."""
+    clip_grad_norm: float | None = Field(1.0, gt=0)
+    """Clip the global gradient norm to this value (None: off)."""
+    num_references: int = Field(2, ge=1)
+    """Reference views per sample (K)."""
+    num_targets: int = Field(2, ge=1)
+    """Target views per sample (M)."""
+    init_from: str | None = None
+    """Start from the final weights of an earlier stage (its name) or a checkpoint path."""
+    freeze: list[str] = []
+    """Parameter-name prefixes to freeze (e.g. `encoder`)."""
+    layer_decay: float = Field(1.0, gt=0, le=1)
+    """Layer-wise lr decay: a parameter at depth d gets lr * layer_decay ** (top - d); 1.0 turns it off."""

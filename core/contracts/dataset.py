@@ -1,0 +1,126 @@
+"""The ``dataset`` kind: a map-style ``torch.utils.data.Dataset`` of :class:`~lca.data.sample.Sample`.
+
+Construction: ``cls(config)``; no context crosses slots. Use with
+``DataLoader(dataset, batch_size=B, collate_fn=lca.data.sample.collate, num_workers=n)``; under
+``accelerate`` the prepared DataLoader shards indices across processes, nothing else is needed.
+
+Guarantees every dataset honours:
+
+- ``dataset[i]`` depends only on ``(config.seed, epoch, i)`` (never on worker count, worker id or
+  process), so a run is reproducible however it is parallelised. ``set_epoch(e)`` changes the views
+  drawn per index; with ``persistent_workers=True`` call it before the workers start.
+- Sample shapes are those of :mod:`lca.data.sample`: references ``[V,3,S,S]`` with
+  ``S = config.image_size``, ``V = K (+1 face close-up)``, ``K`` in
+  ``[min_references or num_references, num_references]``; targets ``[M,3,S,S]``, ``M = num_targets``;
+  driving face crops ``[M,3,F,F]`` with ``F = config.face_crop_size``.
+- ``on_error``: ``raise`` propagates a :class:`~lca.data.errors.StoreError` naming store, group, array
+  and index. ``skip`` replaces the failing index by the next indices (deterministically) and records
+  each error in ``Sample.skipped`` (so ``Batch.skipped`` carries them out of worker processes) and in
+  the dataset's own ``skipped`` list (for in-process use). Nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+from torch.utils.data import Dataset as TorchDataset
+
+from lca.component import ComponentConfig
+from lca.data.errors import Problem, StoreError
+from lca.data.sample import Sample
+
+log = logging.getLogger(__name__)
+
+
+class DatasetConfig(ComponentConfig):
+    """Fields every dataset shares."""
+
+    path: str = ""
+    """Store location: a local path or any fsspec URL (s3://, gs://, memory://...)."""
+    storage_options: dict[str, Any] | None = None
+    """fsspec options for remote stores (credentials, endpoint...)."""
+    split: Literal["train", "val", "test"] = "train"
+    """Which identities to read: groups whose 'split' attribute matches."""
+    num_references: int = 4
+    """K, the number of reference views (the largest K when min_references is set)."""
+    min_references: int | None = None
+    """If set, K is drawn per sample in [min_references, num_references] (variable K)."""
+    num_targets: int = 2
+    """M, the number of target views to render and supervise."""
+    face_reference: bool = True
+    """Add a face close-up crop (from the face box) to the reference views."""
+    image_size: int = 256
+    """Side of the square reference and target images, in pixels."""
+    face_crop_size: int = 128
+    """Side of the square face crops given to expression encoders (driving signal), in pixels."""
+    face_margin: float = 1.4
+    """Face crop side as a multiple of the face box's longer side."""
+    samples_per_group: int = 1
+    """Dataset indices per clip/capture (len = groups x samples_per_group)."""
+    seed: int = 0
+    """Seed of the per-index view sampling."""
+    on_error: Literal["raise", "skip"] = "raise"
+    """What an unreadable chunk does: raise a located error, or skip to the next index and count it."""
+    max_skips: int = 16
+    """With on_error=skip, how many following indices to try before raising."""
+
+
+class Dataset(TorchDataset, ABC):
+    """Base of dataset components: the error policy and the per-index random generator live here."""
+
+    Config: ClassVar[type[DatasetConfig]] = DatasetConfig
+
+    def __init__(self, config: DatasetConfig, **context: Any) -> None:
+        if config.min_references is not None and not 1 <= config.min_references <= config.num_references:
+            raise ValueError(
+                f"min_references={config.min_references} must be in [1, num_references={config.num_references}]"
+            )
+        self.config = config
+        self.epoch = 0
+        self.skipped: list[str] = []
+
+    @property
+    def skipped_count(self) -> int:
+        """Indices skipped in this process (DataLoader workers count their own; see ``Batch.skipped``)."""
+        return len(self.skipped)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Draw different views per index in another epoch (still independent of workers)."""
+        self.epoch = epoch
+
+    def rng(self, index: int) -> np.random.Generator:
+        """The generator of one index: a function of (seed, epoch, index) only."""
+        return np.random.default_rng([self.config.seed, self.epoch, index])
+
+    @abstractmethod
+    def __len__(self) -> int: ...
+
+    @abstractmethod
+    def make_sample(self, index: int, rng: np.random.Generator) -> Sample:
+        """Build the sample of ``index``; raise :class:`StoreError` for unreadable data."""
+
+    def __getitem__(self, index: int) -> Sample:
+        if not 0 <= index < len(self):
+            raise IndexError(f"index {index} out of range for a dataset of {len(self)} samples")
+        errors: list[str] = []
+        for attempt in range(self.config.max_skips + 1 if self.config.on_error == "skip" else 1):
+            current = (index + attempt) % len(self)
+            try:
+                sample = self.make_sample(current, self.rng(current))
+            except StoreError as error:
+                if self.config.on_error == "raise":
+                    raise
+                message = f"skipped index {current}: {error}"
+                log.warning(message)
+                errors.append(message)
+                self.skipped.append(message)
+                continue
+            sample.index = index
+            sample.skipped = errors
+            return sample
+        raise StoreError(
+            [Problem(self.config.path, f"on_error=skip gave up after {len(errors)} unreadable indices from {index}")]
+        )

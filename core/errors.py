@@ -1,0 +1,158 @@
+"""The toolkit's errors. Every error a user can cause derives from :class:`LcaError`; the CLI prints
+its message without a traceback and exits with code 2 (``--debug`` shows the traceback).
+
+Messages are built here, in one place, so that they read the same from the CLI, a notebook or a test:
+what was asked for, where it was asked for, what exists instead, and the command that lists it.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+
+class LcaError(Exception):
+    """Base of the toolkit's user-facing errors."""
+
+    exit_code: int = 2
+
+
+def close_matches(name: str, candidates: Iterable[str], n: int = 3) -> list[str]:
+    """The names closest to ``name`` (difflib ratio >= 0.6), best first."""
+    return difflib.get_close_matches(name, sorted(set(candidates)), n=n, cutoff=0.6)
+
+
+def _did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    matches = close_matches(name, candidates)
+    return f" Did you mean {' or '.join(repr(m) for m in matches)}?" if matches else ""
+
+
+@dataclass(frozen=True)
+class PluginFailure:
+    """A plugin that could not be loaded: kept and repeated in later lookup errors, never dropped."""
+
+    plugin: str
+    origin: str
+    error: str
+
+    def describe(self) -> str:
+        return f"plugin '{self.plugin}' ({self.origin}) failed to load: {self.error}"
+
+
+def _failures_note(failures: Sequence[PluginFailure]) -> str:
+    if not failures:
+        return ""
+    lines = "\n".join(f"  - {f.describe()}" for f in failures)
+    return f"\nNote: some plugins failed to load, so their components are missing:\n{lines}"
+
+
+class UnknownComponentError(LcaError, LookupError):
+    """A component name that is not registered under the requested kind."""
+
+    def __init__(
+        self,
+        kind: str,
+        name: str,
+        known: Sequence[str],
+        *,
+        where: str | None = None,
+        other_kinds: Sequence[str] = (),
+        failures: Sequence[PluginFailure] = (),
+    ) -> None:
+        self.kind, self.name, self.known, self.where = kind, name, list(known), where
+        self.other_kinds, self.failures = list(other_kinds), list(failures)
+        location = f" (asked for in {where})" if where else ""
+        message = f"Unknown {kind} '{name}'{location}.{_did_you_mean(name, known)}"
+        if other_kinds:
+            kinds = ", ".join(repr(k) for k in other_kinds)
+            message += f"\nNote: '{name}' exists under kind {kinds}, but this slot expects kind '{kind}'."
+        shown = ", ".join(sorted(known)) if known else "(none)"
+        message += f"\nKnown {kind} components ({len(known)}): {shown}.  List them with: lca registry list {kind}"
+        message += _failures_note(failures)
+        super().__init__(message)
+
+    def __str__(self) -> str:  # LookupError would otherwise repr() the message, escaping newlines
+        return self.args[0]
+
+
+class UnknownKindError(LcaError, LookupError):
+    """A kind that the toolkit does not define."""
+
+    def __init__(self, kind: str, known: Sequence[str], *, where: str | None = None) -> None:
+        location = f" (in {where})" if where else ""
+        super().__init__(
+            f"Unknown component kind '{kind}'{location}.{_did_you_mean(kind, known)} "
+            f"Kinds: {', '.join(known)}."
+        )
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+
+class UnknownPipelineError(LcaError, LookupError):
+    """A pipeline name that is neither registered nor an existing file."""
+
+    def __init__(self, name: str, known: Sequence[str], failures: Sequence[PluginFailure] = ()) -> None:
+        message = (
+            f"Unknown pipeline '{name}' (not a registered pipeline and not a config file)."
+            f"{_did_you_mean(name, known)}\nKnown pipelines: {', '.join(sorted(known)) or '(none)'}."
+            "  List them with: lca registry list pipeline"
+        )
+        super().__init__(message + _failures_note(failures))
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+
+class ComponentImportError(LcaError, ImportError):
+    """A registered component whose module or class cannot be imported; chained to the real cause."""
+
+    def __init__(self, kind: str, name: str, target: str, origin: str, cause: BaseException) -> None:
+        super().__init__(
+            f"{kind} '{name}' is registered (by {origin}) as '{target}', but importing it failed: "
+            f"{type(cause).__name__}: {cause}"
+        )
+
+
+class DuplicateComponentError(LcaError):
+    """The same kind and name registered twice; names both origins."""
+
+    def __init__(self, kind: str, name: str, first: str, second: str) -> None:
+        super().__init__(f"{kind} '{name}' is registered twice: by {first} and by {second}.")
+
+
+class RegistryFileError(LcaError):
+    """A registry.yaml fragment that cannot be read or has the wrong shape."""
+
+    def __init__(self, source: str, problem: str) -> None:
+        super().__init__(f"Invalid registry file {source}: {problem}")
+
+
+class PluginLoadError(LcaError):
+    """Raised where a plugin failure must stop the run (for example when listing plugins strictly)."""
+
+
+@dataclass(frozen=True)
+class ConfigIssue:
+    """One problem in a config, at a dotted path (``encoder.dim``, ``schedule.pretrain.steps``)."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+
+class ConfigError(LcaError):
+    """Every problem found while validating a pipeline config, reported together."""
+
+    def __init__(self, source: str, issues: Sequence[ConfigIssue]) -> None:
+        self.source, self.issues = source, list(issues)
+        count = len(self.issues)
+        body = "\n".join(f"  - {issue}" for issue in self.issues)
+        super().__init__(f"{source} is invalid ({count} problem{'s' if count != 1 else ''}):\n{body}")
+
+
+class OverrideError(LcaError):
+    """An override string that cannot be parsed (``key=value`` expected)."""

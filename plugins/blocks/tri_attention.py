@@ -1,0 +1,71 @@
+"""``lca-tri-attention``: the reference LCA block (image, then geometry, then multi-modal attention)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+from timm.layers import Mlp
+from torch import Tensor, nn
+
+from lca.component import ComponentConfig
+from lca.contracts.block import Block, keep_padded_views
+from lca.model.attention import Attention
+
+
+class TriAttentionConfig(ComponentConfig):
+    num_heads: int = 8
+    """Attention heads (the width ``dim`` must be divisible by it)."""
+    mlp_ratio: float = 4.0
+    """Hidden width of the MLPs as a multiple of ``dim``."""
+    qkv_bias: bool = True
+    """Bias in the query/key/value projections."""
+
+
+class TriAttentionBlock(Block):
+    """Three pre-norm residual attentions, then one MLP per modality:
+
+    1. image attention: self-attention inside each view (``[B*V, P, C]``), so views do not mix here;
+    2. geometry attention: self-attention over the anchors' tokens;
+    3. multi-modal attention: one self-attention, shared weights, over the geometry tokens and the image
+       tokens of all views together; padded views are masked out as keys;
+    4. an MLP on the image tokens and another on the geometry tokens (separate weights: different modalities).
+
+    No view index enters anywhere, so permuting the views permutes the image tokens and leaves the
+    geometry tokens unchanged (``permutation_invariant = True``).
+    """
+
+    Config: ClassVar[type[TriAttentionConfig]] = TriAttentionConfig
+    permutation_invariant: ClassVar[bool] = True
+
+    def __init__(self, config: TriAttentionConfig, *, dim: int) -> None:
+        super().__init__()
+        self.config = config
+        heads, bias = config.num_heads, config.qkv_bias
+        self.image_norm, self.image_attn = nn.LayerNorm(dim), Attention(dim, heads, bias)
+        self.geometry_norm, self.geometry_attn = nn.LayerNorm(dim), Attention(dim, heads, bias)
+        self.joint_norm, self.joint_attn = nn.LayerNorm(dim), Attention(dim, heads, bias)
+        self.image_mlp_norm = nn.LayerNorm(dim)
+        self.image_mlp = Mlp(dim, round(dim * config.mlp_ratio))
+        self.geometry_mlp_norm = nn.LayerNorm(dim)
+        self.geometry_mlp = Mlp(dim, round(dim * config.mlp_ratio))
+
+    def forward(
+        self, image_tokens: Tensor, geometry_tokens: Tensor, view_mask: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        b, v, p, c = image_tokens.shape
+        n = geometry_tokens.shape[1]
+        # 1. per view: no mask needed, a view only ever sees its own tokens
+        x = image_tokens.reshape(b * v, p, c)
+        x = x + self.image_attn(self.image_norm(x))
+        # 2. over anchors
+        g = geometry_tokens + self.geometry_attn(self.geometry_norm(geometry_tokens))
+        # 3. over everything, padded views masked as keys (geometry keys are always valid)
+        joint = torch.cat([g, x.reshape(b, v * p, c)], dim=1)
+        key_mask = torch.cat([view_mask.new_ones(b, n), view_mask.repeat_interleave(p, dim=1)], dim=1)
+        joint = joint + self.joint_attn(self.joint_norm(joint), key_mask=key_mask)
+        g, x = joint[:, :n], joint[:, n:]
+        # 4. per modality MLPs
+        g = g + self.geometry_mlp(self.geometry_mlp_norm(g))
+        x = x + self.image_mlp(self.image_mlp_norm(x))
+        return keep_padded_views(x.reshape(b, v, p, c), image_tokens, view_mask), g

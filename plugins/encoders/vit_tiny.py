@@ -1,0 +1,45 @@
+"""``vit-tiny``: a small ViT from scratch (timm), for CPU work and tests."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from timm.models.vision_transformer import VisionTransformer
+
+from lca.component import ComponentConfig
+from lca_plugins.encoders.timm_vit import TimmViTEncoder
+
+
+class ViTTinyConfig(ComponentConfig):
+    dim: int = 64
+    """Token width."""
+    depth: int = 2
+    """Number of transformer blocks."""
+    num_heads: int = 2
+    """Attention heads."""
+    patch_size: int = 8
+    """Patch side in pixels."""
+    image_size: tuple[int, int] = (64, 48)
+    """Working resolution (H, W), a multiple of ``patch_size``; inputs are resized to it."""
+    grad_checkpointing: bool = False
+    """Recompute each block's activations in the backward pass instead of storing them."""
+
+
+class ViTTiny(TimmViTEncoder):
+    """A randomly initialised timm ViT without class token: ``[B, V, 3, H, W] -> [B, V, P, dim]``."""
+
+    Config: ClassVar[type[ViTTinyConfig]] = ViTTinyConfig
+
+    def __init__(self, config: ViTTinyConfig) -> None:
+        vit = VisionTransformer(
+            img_size=config.image_size,
+            patch_size=config.patch_size,
+            embed_dim=config.dim,
+            depth=config.depth,
+            num_heads=config.num_heads,
+            class_token=False,
+            num_classes=0,
+            global_pool="",
+        )
+        super().__init__(vit, config.image_size, frozen=False, grad_checkpointing=config.grad_checkpointing)
+        self.config = config
