@@ -176,6 +176,19 @@ class Gaussians:
         n_dim = len(first.batch_shape)
         return cls(**{name: torch.cat([getattr(g, name) for g in items], dim=n_dim) for name in FIELDS})
 
+    @classmethod
+    def stack(cls, items: Sequence[Gaussians]) -> Gaussians:
+        """Stack equally shaped Gaussians along a new leading batch dim (``[N, ...]`` x B -> ``[B, N, ...]``)."""
+        if not items:
+            raise ValueError("Gaussians.stack: got an empty sequence")
+        for i, g in enumerate(items[1:], start=1):
+            if g.means.shape != items[0].means.shape or g.colors.shape != items[0].colors.shape:
+                raise ValueError(
+                    f"Gaussians.stack: item {i} has means {list(g.means.shape)} / colors {list(g.colors.shape)}, "
+                    f"item 0 has {list(items[0].means.shape)} / {list(items[0].colors.shape)}"
+                )
+        return cls(**{name: torch.stack([getattr(g, name) for g in items]) for name in FIELDS})
+
     # ------------------------------------------------------------------ batch dims
     def reshape_batch(self, *shape: int) -> Gaussians:
         """Reshape the batch dims (``-1`` allowed), e.g. ``reshape_batch(-1)`` flattens them, ``()`` drops a

@@ -13,9 +13,6 @@ from lca.registry import Registry, build_registry
 
 
 def _entries() -> list[tuple[str, str]]:
-    import os
-
-    os.environ.setdefault("LCA_PLUGINS", "")
     registry = build_registry()
     return [(spec.kind, spec.name) for spec in registry.list()]
 

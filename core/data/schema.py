@@ -268,8 +268,14 @@ def validate(root: zarr.Group, store: str) -> list[Problem]:
     names = group_names(root)
     if not names:
         return [Problem(store, "the store holds no clip/capture groups")]
+    splits_of: dict[str, set[str]] = {}
     for name in names:
-        problems += validate_group(root[name], name, layout, store)
+        group = root[name]
+        problems += validate_group(group, name, layout, store)
+        splits_of.setdefault(str(group.attrs.get("identity")), set()).add(str(group.attrs.get("split")))
+    for identity, splits in sorted(splits_of.items()):
+        if len(splits) > 1:  # splits are by identity: a person seen in training must not be evaluated on
+            problems.append(Problem(store, f"identity '{identity}' appears in several splits {sorted(splits)}"))
     return problems
 
 

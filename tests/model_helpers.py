@@ -1,0 +1,63 @@
+"""Test-size configs and inputs shared by the model component tests."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+# Tiny params for every registered component of the model kinds: a new component must add its entry
+# (tests/test_model_components.py checks that the registry and this table agree).
+TINY: dict[str, dict[str, dict]] = {
+    "encoder": {
+        "sapiens-vit": {"variant": "tiny", "image_size": [32, 32]},
+        "dinov2-vit": {"variant": "tiny", "image_size": [28, 28]},
+        "vit-tiny": {"dim": 32, "image_size": [32, 32]},
+        "conv-tiny": {"dim": 32, "image_size": [32, 32]},
+    },
+    "block": {
+        "lca-tri-attention": {"num_heads": 2, "mlp_ratio": 2.0},
+        "joint-attention": {"num_heads": 2, "mlp_ratio": 2.0},
+        "cross-attention": {"num_heads": 2, "mlp_ratio": 2.0},
+    },
+    "driver": {
+        "smplx-pose": {"out_dim": 8, "hidden_dim": 16},
+        "expression-code": {"code_dim": 8, "input_size": 16, "channels": [4, 8]},
+        "blendshapes": {"out_dim": 8, "hidden_dim": 16},
+        "gaze": {"out_dim": 8, "hidden_dim": 16},
+    },
+    "decoder": {"dual-branch": {"hidden_dim": 16, "num_gaussians": 3}},
+}
+
+
+def make_signals(b: int, m: int, generator: torch.Generator) -> dict[str, Tensor]:
+    """Every documented driving signal at ``[B, M, ...]``, random but valid."""
+    g = generator
+    gaze = torch.randn(b, m, 2, 3, generator=g)
+    return {
+        "body_pose": 0.5 * torch.randn(b, m, 63, generator=g),
+        "left_hand_pose": 0.5 * torch.randn(b, m, 45, generator=g),
+        "right_hand_pose": 0.5 * torch.randn(b, m, 45, generator=g),
+        "jaw_pose": 0.2 * torch.randn(b, m, 3, generator=g),
+        "face_crop": torch.rand(b, m, 3, 20, 20, generator=g),
+        "blendshapes": torch.rand(b, m, 52, generator=g),
+        "gaze": gaze / gaze.norm(dim=-1, keepdim=True),
+    }
+
+
+def assert_grads_reach(module: torch.nn.Module, nonzero: bool = True) -> None:
+    """Every trainable parameter got a finite gradient (and a non-zero one when ``nonzero``)."""
+    for name, p in module.named_parameters():
+        if not p.requires_grad:
+            continue
+        assert p.grad is not None, f"no gradient reached {name}"
+        assert torch.isfinite(p.grad).all(), f"non-finite gradient at {name}"
+        if nonzero:
+            assert p.grad.abs().sum() > 0, f"zero gradient at {name}"
+
+
+def assert_partition(groups: list[list[torch.nn.Parameter]], module: torch.nn.Module) -> None:
+    """``groups`` hold every parameter of ``module`` exactly once."""
+    ids = [id(p) for group in groups for p in group]
+    assert len(ids) == len(set(ids)), "a parameter appears in two layer groups"
+    assert set(ids) == {id(p) for p in module.parameters()}, "layer groups miss parameters"
+    assert all(groups), "empty layer group"
