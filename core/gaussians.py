@@ -178,14 +178,15 @@ class Gaussians:
 
     @classmethod
     def stack(cls, items: Sequence[Gaussians]) -> Gaussians:
-        """Stack equally shaped Gaussians along a new leading batch dim (``[N, ...]`` x B -> ``[B, N, ...]``)."""
+        """Stack equal-shaped Gaussians on a new leading batch dim: B x ``[N, ...]`` -> ``[B, N, ...]``."""
         if not items:
             raise ValueError("Gaussians.stack: got an empty sequence")
         for i, g in enumerate(items[1:], start=1):
             if g.means.shape != items[0].means.shape or g.colors.shape != items[0].colors.shape:
                 raise ValueError(
-                    f"Gaussians.stack: item {i} has means {list(g.means.shape)} / colors {list(g.colors.shape)}, "
-                    f"item 0 has {list(items[0].means.shape)} / {list(items[0].colors.shape)}"
+                    f"Gaussians.stack: item {i} has means {list(g.means.shape)} / colors "
+                    f"{list(g.colors.shape)}, item 0 has {list(items[0].means.shape)} / "
+                    f"{list(items[0].colors.shape)}"
                 )
         return cls(**{name: torch.stack([getattr(g, name) for g in items]) for name in FIELDS})
 

@@ -46,15 +46,29 @@ def make_store(
             if layout == "studio":
                 cams = [random_camera(rng) for _ in range(cameras)]
                 group = store.add_capture(
-                    name, identity=identity, split=split, num_frames=frames, height=SIZE, width=SIZE,
-                    viewmats=np.stack([v for v, _ in cams]), Ks=np.stack([k for _, k in cams]),
-                    betas=rng.normal(size=10), with_gaze=True, with_blendshapes=True,
-                )  # fmt: skip
+                    name,
+                    identity=identity,
+                    split=split,
+                    num_frames=frames,
+                    height=SIZE,
+                    width=SIZE,
+                    viewmats=np.stack([v for v, _ in cams]),
+                    Ks=np.stack([k for _, k in cams]),
+                    betas=rng.normal(size=10),
+                    with_gaze=True,
+                    with_blendshapes=True,
+                )
             else:
                 group = store.add_clip(
-                    name, identity=identity, split=split, num_frames=frames, height=SIZE, width=SIZE,
-                    num_betas=10, with_gaze=True,
-                )  # fmt: skip
+                    name,
+                    identity=identity,
+                    split=split,
+                    num_frames=frames,
+                    height=SIZE,
+                    width=SIZE,
+                    num_betas=10,
+                    with_gaze=True,
+                )
             params, gaze = [], rng.normal(size=(frames, 2, 3)).astype(np.float32)
             for t in range(frames):
                 p = random_params(rng)
@@ -65,7 +79,13 @@ def make_store(
                     p["betas"] = rng.normal(size=10).astype(np.float32)
                     extra["viewmat"], extra["K"] = random_camera(rng)
                 params.append(p)
-                group.append(image=images[t], mask=masks[t], smplx=p, face_box=boxes[t], gaze=gaze[t], **extra)
-            written[name] = {"frames": images, "masks": masks, "gaze": gaze,
-                             "body_pose": np.stack([p["body_pose"] for p in params])}  # fmt: skip
+                group.append(
+                    image=images[t], mask=masks[t], smplx=p, face_box=boxes[t], gaze=gaze[t], **extra
+                )
+            written[name] = {
+                "frames": images,
+                "masks": masks,
+                "gaze": gaze,
+                "body_pose": np.stack([p["body_pose"] for p in params]),
+            }
     return written

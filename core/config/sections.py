@@ -36,6 +36,8 @@ class LossOptions(Section):
     """Weight of the LPIPS loss (needs converted backbone weights; see `lca lpips convert`)."""
     lpips_net: Literal["alex", "vgg"] = "alex"
     """LPIPS backbone."""
+    lpips_weights: str | None = None
+    """Converted LPIPS weights (.safetensors); None: the toolkit's cache (see `lca lpips convert`)."""
     canonical: float = Field(0.5, ge=0)
     """Relative weight of the photometric losses on the canonical (uncorrected) render."""
     mask: float = Field(0.1, ge=0)

@@ -26,7 +26,8 @@ from torch import Tensor, nn
 
 
 class Block(nn.Module, ABC):
-    """``(image_tokens, geometry_tokens, view_mask) -> (image_tokens, geometry_tokens)``, see the module doc."""
+    """``(image_tokens, geometry_tokens, view_mask) -> (image_tokens, geometry_tokens)``; see the module
+    doc for shapes and promises."""
 
     permutation_invariant: ClassVar[bool] = True
 

@@ -76,7 +76,8 @@ class Dataset(TorchDataset, ABC):
     def __init__(self, config: DatasetConfig, **context: Any) -> None:
         if config.min_references is not None and not 1 <= config.min_references <= config.num_references:
             raise ValueError(
-                f"min_references={config.min_references} must be in [1, num_references={config.num_references}]"
+                f"min_references={config.min_references} must be in "
+                f"[1, num_references={config.num_references}]"
             )
         self.config = config
         self.epoch = 0
@@ -122,5 +123,10 @@ class Dataset(TorchDataset, ABC):
             sample.skipped = errors
             return sample
         raise StoreError(
-            [Problem(self.config.path, f"on_error=skip gave up after {len(errors)} unreadable indices from {index}")]
+            [
+                Problem(
+                    self.config.path,
+                    f"on_error=skip gave up after {len(errors)} unreadable indices from {index}",
+                )
+            ]
         )

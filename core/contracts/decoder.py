@@ -26,8 +26,9 @@ from lca.rotations import quat_multiply
 class AnchorGaussians:
     """``K`` Gaussians per anchor, with activated values (leading dims ``[..., N, K]``):
 
-    ``offsets [..., N, K, 3]`` metres from the anchor; ``quats [..., N, K, 4]`` unit wxyz; ``scales [..., N, K, 3]``
-    metres (> 0); ``opacities [..., N, K]`` in [0, 1]; ``colors [..., N, K, 3]`` RGB in [0, 1].
+    ``offsets [..., N, K, 3]`` metres from the anchor; ``quats [..., N, K, 4]`` unit wxyz;
+    ``scales [..., N, K, 3]`` metres (> 0); ``opacities [..., N, K]`` in [0, 1];
+    ``colors [..., N, K, 3]`` RGB in [0, 1].
     """
 
     offsets: Tensor
@@ -67,10 +68,9 @@ class GaussianCorrection:
 
 
 def apply_correction(canonical: AnchorGaussians, correction: GaussianCorrection) -> AnchorGaussians:
-    """Canonical ``[B, N, K]`` + correction ``[B, M, N, K]`` -> driven canonical-space ``[B, M, N, K]`` Gaussians.
-
-    ``offsets + d``, ``q_delta * q`` (Hamilton product, wxyz), ``scales * exp(d)``, ``clamp(colors + d, 0, 1)``;
-    opacities are the canonical ones, broadcast over ``M``.
+    """Canonical ``[B, N, K]`` + correction ``[B, M, N, K]`` -> driven canonical-space Gaussians
+    ``[B, M, N, K]``: ``offsets + d``, ``q_delta * q`` (Hamilton product, wxyz), ``scales * exp(d)``,
+    ``clamp(colors + d, 0, 1)``; opacities are the canonical ones, broadcast over ``M``.
     """
     m = correction.offsets.shape[1]
     return AnchorGaussians(

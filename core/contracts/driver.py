@@ -45,12 +45,12 @@ class Driver(nn.Module, ABC):
         """Signals -> ``[B, M, out_dim]``."""
 
     def regularization(self) -> dict[str, Tensor]:
-        """Scalar loss terms of the last ``forward`` (e.g. ``{"kl": ...}``), to be weighted by the loss config.
+        """Scalar loss terms of the last ``forward`` (e.g. ``{"kl": ...}``), weighted by the loss config.
         Empty for drivers without a regulariser."""
         return {}
 
     def signal(self, signals: dict[str, Tensor], name: str, trailing: Sequence[int | None]) -> Tensor:
-        """``signals[name]`` checked to be ``[B, M, *trailing]`` (``None`` = any size), with a precise error."""
+        """``signals[name]`` checked to be ``[B, M, *trailing]`` (``None`` = any size); precise errors."""
         if name not in signals:
             raise SignalError(
                 f"{type(self).__name__} needs the driving signal '{name}', but the sample has only "

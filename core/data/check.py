@@ -85,6 +85,8 @@ def _check_images(
             array[index]
         except Exception as error:
             problems.append(
-                Problem(store, f"chunk cannot be decoded: {type(error).__name__}: {error}", group, name, index)
+                Problem(
+                    store, f"chunk cannot be decoded: {type(error).__name__}: {error}", group, name, index
+                )
             )
     return problems

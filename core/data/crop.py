@@ -16,7 +16,7 @@ from torchvision.ops import roi_align
 
 
 def square_around(box: np.ndarray, margin: float) -> np.ndarray | None:
-    """A square ``[x0,y0,x1,y1]`` centred on ``box``, side ``margin * max(w, h)``; None if the box is empty."""
+    """A square ``[x0,y0,x1,y1]`` centred on ``box``, side ``margin * max(w, h)``; None if empty."""
     x0, y0, x1, y1 = (float(v) for v in box)
     if not (x1 > x0 and y1 > y0) or not np.isfinite([x0, y0, x1, y1]).all():
         return None

@@ -77,9 +77,13 @@ def import_transforms(
     images = _video_frames(source) if is_video else (_load_image(meta_path.parent, f) for f in frames)
     with StoreWriter(store, layout, codec=codec, quality=quality, overwrite=overwrite) as writer:
         if layout == "studio":
-            _write_studio(writer, meta, frames, list(images), meta_path, params_dir, name, identity, split, fps, source)
+            _write_studio(
+                writer, meta, frames, list(images), meta_path, params_dir, name, identity, split, fps, source
+            )
         else:
-            _write_wild(writer, meta, frames, images, meta_path, params_dir, name, identity, split, fps, source)
+            _write_wild(
+                writer, meta, frames, images, meta_path, params_dir, name, identity, split, fps, source
+            )
     return name
 
 
@@ -101,15 +105,28 @@ def _write_wild(
         params = _load_params(params_dir, Path(frame["file_path"]).stem, meta_path, index)
         if clip is None:
             clip = writer.add_clip(
-                name, identity=identity or name, split=split, num_frames=len(frames), height=rgb.shape[0],
-                width=rgb.shape[1], fps=fps, source=f"import:{source}", num_betas=params["betas"].shape[0],
-                num_expression=params["expression"].shape[0], with_gaze="gaze" in params,
-            )  # fmt: skip
+                name,
+                identity=identity or name,
+                split=split,
+                num_frames=len(frames),
+                height=rgb.shape[0],
+                width=rgb.shape[1],
+                fps=fps,
+                source=f"import:{source}",
+                num_betas=params["betas"].shape[0],
+                num_expression=params["expression"].shape[0],
+                with_gaze="gaze" in params,
+            )
         viewmat, K = _camera(meta, frame, rgb.shape[1], rgb.shape[0], meta_path, index)
         clip.append(
-            image=rgb, mask=mask, smplx=params, face_box=params.get("face_box", np.zeros(4)),
-            viewmat=viewmat, K=K, gaze=params.get("gaze"),
-        )  # fmt: skip
+            image=rgb,
+            mask=mask,
+            smplx=params,
+            face_box=params.get("face_box", np.zeros(4)),
+            viewmat=viewmat,
+            K=K,
+            gaze=params.get("gaze"),
+        )
 
 
 def _write_studio(
@@ -133,25 +150,40 @@ def _write_studio(
     steps = sorted(by_camera[cameras[0]])
     for camera in cameras:
         if sorted(by_camera[camera]) != steps:
-            raise ValueError(f"{meta_path}: camera '{camera}' does not have the same frames as '{cameras[0]}'")
+            raise ValueError(
+                f"{meta_path}: camera '{camera}' does not have the same frames as '{cameras[0]}'"
+            )
     first = [by_camera[c][steps[0]] for c in cameras]
     height, width = images[first[0]][0].shape[:2]
     cams = [_camera(meta, frames[i], width, height, meta_path, i) for i in first]
     params0 = _load_params(params_dir, steps[0], meta_path, first[0])
     capture = writer.add_capture(
-        name, identity=identity or name, split=split, num_frames=len(steps), height=height, width=width,
-        viewmats=np.stack([v for v, _ in cams]), Ks=np.stack([k for _, k in cams]), camera_ids=cameras,
-        fps=fps, source=f"import:{source}", num_betas=params0["betas"].shape[0],
-        num_expression=params0["expression"].shape[0], with_gaze="gaze" in params0,
-    )  # fmt: skip
+        name,
+        identity=identity or name,
+        split=split,
+        num_frames=len(steps),
+        height=height,
+        width=width,
+        viewmats=np.stack([v for v, _ in cams]),
+        Ks=np.stack([k for _, k in cams]),
+        camera_ids=cameras,
+        fps=fps,
+        source=f"import:{source}",
+        num_betas=params0["betas"].shape[0],
+        num_expression=params0["expression"].shape[0],
+        with_gaze="gaze" in params0,
+    )
     for step in steps:
         indices = [by_camera[c][step] for c in cameras]
         params = _load_params(params_dir, step, meta_path, indices[0])
         boxes = params.get("face_box", np.zeros(4))
         capture.append(
-            image=np.stack([images[i][0] for i in indices]), mask=np.stack([images[i][1] for i in indices]),
-            smplx=params, face_box=np.broadcast_to(boxes, (len(cameras), 4)), gaze=params.get("gaze"),
-        )  # fmt: skip
+            image=np.stack([images[i][0] for i in indices]),
+            mask=np.stack([images[i][1] for i in indices]),
+            smplx=params,
+            face_box=np.broadcast_to(boxes, (len(cameras), 4)),
+            gaze=params.get("gaze"),
+        )
 
 
 def _camera(
@@ -224,7 +256,11 @@ def _load_params(folder: Path, stem: str, where: Path, index: int) -> dict[str, 
     missing = [k for k in REQUIRED_SMPLX if k not in raw]
     if missing:
         raise ValueError(f"SMPL-X file for frame {index} ({folder / stem}.*) lacks {missing}")
-    params = {k: raw[k].astype(np.float32).reshape(-1) for k in (*REQUIRED_SMPLX, "expression", *SMPLX_POSE_DIMS) if k in raw}
+    params = {
+        k: raw[k].astype(np.float32).reshape(-1)
+        for k in (*REQUIRED_SMPLX, "expression", *SMPLX_POSE_DIMS)
+        if k in raw
+    }
     for key, width in SMPLX_POSE_DIMS.items():
         params.setdefault(key, np.zeros(width, np.float32))
     params.setdefault("expression", np.zeros(10, np.float32))

@@ -54,17 +54,59 @@ SMPLX_POSE_DIMS = {
 SMPLX_KEYS = ("betas", *SMPLX_POSE_DIMS, "expression")
 
 ARKIT52_NAMES = (
-    "eyeBlinkLeft", "eyeLookDownLeft", "eyeLookInLeft", "eyeLookOutLeft", "eyeLookUpLeft", "eyeSquintLeft",
-    "eyeWideLeft", "eyeBlinkRight", "eyeLookDownRight", "eyeLookInRight", "eyeLookOutRight", "eyeLookUpRight",
-    "eyeSquintRight", "eyeWideRight", "jawForward", "jawLeft", "jawRight", "jawOpen", "mouthClose",
-    "mouthFunnel", "mouthPucker", "mouthLeft", "mouthRight", "mouthSmileLeft", "mouthSmileRight",
-    "mouthFrownLeft", "mouthFrownRight", "mouthDimpleLeft", "mouthDimpleRight", "mouthStretchLeft",
-    "mouthStretchRight", "mouthRollLower", "mouthRollUpper", "mouthShrugLower", "mouthShrugUpper",
-    "mouthPressLeft", "mouthPressRight", "mouthLowerDownLeft", "mouthLowerDownRight", "mouthUpperUpLeft",
-    "mouthUpperUpRight", "browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft",
-    "browOuterUpRight", "cheekPuff", "cheekSquintLeft", "cheekSquintRight", "noseSneerLeft",
-    "noseSneerRight", "tongueOut",
-)  # fmt: skip
+    "eyeBlinkLeft",
+    "eyeLookDownLeft",
+    "eyeLookInLeft",
+    "eyeLookOutLeft",
+    "eyeLookUpLeft",
+    "eyeSquintLeft",
+    "eyeWideLeft",
+    "eyeBlinkRight",
+    "eyeLookDownRight",
+    "eyeLookInRight",
+    "eyeLookOutRight",
+    "eyeLookUpRight",
+    "eyeSquintRight",
+    "eyeWideRight",
+    "jawForward",
+    "jawLeft",
+    "jawRight",
+    "jawOpen",
+    "mouthClose",
+    "mouthFunnel",
+    "mouthPucker",
+    "mouthLeft",
+    "mouthRight",
+    "mouthSmileLeft",
+    "mouthSmileRight",
+    "mouthFrownLeft",
+    "mouthFrownRight",
+    "mouthDimpleLeft",
+    "mouthDimpleRight",
+    "mouthStretchLeft",
+    "mouthStretchRight",
+    "mouthRollLower",
+    "mouthRollUpper",
+    "mouthShrugLower",
+    "mouthShrugUpper",
+    "mouthPressLeft",
+    "mouthPressRight",
+    "mouthLowerDownLeft",
+    "mouthLowerDownRight",
+    "mouthUpperUpLeft",
+    "mouthUpperUpRight",
+    "browDownLeft",
+    "browDownRight",
+    "browInnerUp",
+    "browOuterUpLeft",
+    "browOuterUpRight",
+    "cheekPuff",
+    "cheekSquintLeft",
+    "cheekSquintRight",
+    "noseSneerLeft",
+    "noseSneerRight",
+    "tongueOut",
+)
 """ARKit's 52 blendshape names, in Apple's documented order; stored in the ``blendshape_names`` attribute."""
 
 
@@ -89,7 +131,9 @@ def _common(frame_dims: tuple[str, ...]) -> list[ArraySpec]:
         ArraySpec("frames", (*frame_dims, "H", "W", 3), "uint8", "RGB images, sRGB, one image per chunk"),
         ArraySpec("masks", (*frame_dims, "H", "W"), "uint8", "foreground coverage, 0 background, 255 person"),
         ArraySpec("face_box", (*frame_dims, 4), "float32", "face box x0,y0,x1,y1 in pixels; x1<=x0: no face"),
-        ArraySpec(f"{SMPLX_GROUP}/betas", ("S",), "float32", "SMPL-X shape, per clip ([S]) or per frame ([T,S])"),
+        ArraySpec(
+            f"{SMPLX_GROUP}/betas", ("S",), "float32", "SMPL-X shape, per clip ([S]) or per frame ([T,S])"
+        ),
         *smplx,
         ArraySpec(f"{SMPLX_GROUP}/expression", ("T", "E"), "float32", "SMPL-X expression coefficients"),
         ArraySpec("gaze", ("T", 2, 3), "float32", "unit gaze directions (left, right eye), world", False),
@@ -199,9 +243,13 @@ def validate_group(group: zarr.Group, name: str, layout: str, store: str) -> lis
     wanted = {**GROUP_ATTRS, **(STUDIO_ATTRS if layout == "studio" else {})}
     problems = _check_attrs(attrs, wanted, store, name) + _check_version(attrs, store, name)
     if isinstance(attrs.get("layout"), str) and attrs["layout"] != layout:
-        problems.append(Problem(store, f"attribute 'layout' is '{attrs['layout']}' but the store is '{layout}'", name))
+        problems.append(
+            Problem(store, f"attribute 'layout' is '{attrs['layout']}' but the store is '{layout}'", name)
+        )
     if isinstance(attrs.get("split"), str) and attrs["split"] not in SPLITS:
-        problems.append(Problem(store, f"attribute 'split' is '{attrs['split']}', expected one of {SPLITS}", name))
+        problems.append(
+            Problem(store, f"attribute 'split' is '{attrs['split']}', expected one of {SPLITS}", name)
+        )
     sizes: dict[str, int] = {}
     for spec in LAYOUT_ARRAYS[layout]:
         try:
@@ -216,11 +264,15 @@ def validate_group(group: zarr.Group, name: str, layout: str, store: str) -> lis
         problems += _check_array(array, spec, sizes, store, name, layout)
         if spec.name == "blendshapes" and attrs.get("blendshape_names") != list(ARKIT52_NAMES):
             problems.append(Problem(store, "attribute 'blendshape_names' must list the ARKit-52 names", name))
-    if layout == "studio" and isinstance(attrs.get("camera_ids"), list) and "C" in sizes:
-        if len(attrs["camera_ids"]) != sizes["C"]:
-            problems.append(
-                Problem(store, f"attribute 'camera_ids' has {len(attrs['camera_ids'])} entries for C={sizes['C']}", name)
+    cameras = attrs.get("camera_ids")
+    if layout == "studio" and isinstance(cameras, list) and "C" in sizes and len(cameras) != sizes["C"]:
+        problems.append(
+            Problem(
+                store,
+                f"attribute 'camera_ids' has {len(attrs['camera_ids'])} entries for C={sizes['C']}",
+                name,
             )
+        )
     return problems
 
 
@@ -251,7 +303,14 @@ def _check_array(
         image_chunk = array.shape[-3:] if spec.name == "frames" else array.shape[-2:]
         wanted_chunks = (1,) * (2 if layout == "studio" else 1) + tuple(image_chunk)
         if tuple(array.chunks) != wanted_chunks:
-            return [Problem(store, f"chunks are {array.chunks}, expected {wanted_chunks} (one image per chunk)", group, spec.name)]
+            return [
+                Problem(
+                    store,
+                    f"chunks are {array.chunks}, expected {wanted_chunks} (one image per chunk)",
+                    group,
+                    spec.name,
+                )
+            ]
     return []
 
 
@@ -275,7 +334,9 @@ def validate(root: zarr.Group, store: str) -> list[Problem]:
         splits_of.setdefault(str(group.attrs.get("identity")), set()).add(str(group.attrs.get("split")))
     for identity, splits in sorted(splits_of.items()):
         if len(splits) > 1:  # splits are by identity: a person seen in training must not be evaluated on
-            problems.append(Problem(store, f"identity '{identity}' appears in several splits {sorted(splits)}"))
+            problems.append(
+                Problem(store, f"identity '{identity}' appears in several splits {sorted(splits)}")
+            )
     return problems
 
 

@@ -57,7 +57,11 @@ class StoreDataset(Dataset):
     def num_references(self, rng: np.random.Generator) -> int:
         """K for one sample: fixed, or drawn in [min_references, num_references]."""
         low = self.config.min_references
-        return self.config.num_references if low is None else int(rng.integers(low, self.config.num_references + 1))
+        return (
+            self.config.num_references
+            if low is None
+            else int(rng.integers(low, self.config.num_references + 1))
+        )
 
     @abstractmethod
     def choose(self, meta: GroupMeta, rng: np.random.Generator) -> ViewChoice:
@@ -114,8 +118,13 @@ class StoreDataset(Dataset):
         if box is None:
             crop, K_crop = torch.zeros(4, size, size), torch.from_numpy(K)
         else:
-            crop, K_crop = crop_resize(self._read(meta, t, c), box, size), crop_intrinsics(torch.from_numpy(K), box, size)
-        return _make_views(meta, [(t, c)], [crop], [torch.from_numpy(viewmat)], [K_crop], True, [box is not None])
+            crop, K_crop = (
+                crop_resize(self._read(meta, t, c), box, size),
+                crop_intrinsics(torch.from_numpy(K), box, size),
+            )
+        return _make_views(
+            meta, [(t, c)], [crop], [torch.from_numpy(viewmat)], [K_crop], True, [box is not None]
+        )
 
 
 def _make_views(

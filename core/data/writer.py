@@ -16,8 +16,8 @@ import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
 import numcodecs
+import numpy as np
 import zarr
 from numpy.typing import ArrayLike
 from zarr.codecs import ZstdCodec
@@ -89,7 +89,7 @@ class GroupWriter:
         if self._zarr_format == 3:
             dims = ["t", "camera", "y", "x", "c"] if self.layout == "studio" else ["t", "y", "x", "c"]
             extra["dimension_names"] = dims[: len(shape)]
-        # write_empty_chunks: an all-black frame must still exist on disk, so a missing chunk file is a defect.
+        # write_empty_chunks: a black frame must still exist on disk, so a missing chunk file is a defect.
         return self.group.create_array(
             name,
             shape=shape,
@@ -146,11 +146,14 @@ class GroupWriter:
             )
         if mask.dtype != np.uint8 or mask.shape != self.frame_shape:
             raise ValueError(
-                f"group '{self.name}' frame {t}: mask is {mask.dtype} {mask.shape}, expected uint8 {self.frame_shape}"
+                f"group '{self.name}' frame {t}: mask is {mask.dtype} {mask.shape}, "
+                f"expected uint8 {self.frame_shape}"
             )
         for key, width in SMPLX_POSE_DIMS.items():
             self._push(f"{SMPLX_GROUP}/{key}", _need(smplx, key, self.name, t), (width,))
-        self._push(f"{SMPLX_GROUP}/expression", _need(smplx, "expression", self.name, t), (self.num_expression,))
+        self._push(
+            f"{SMPLX_GROUP}/expression", _need(smplx, "expression", self.name, t), (self.num_expression,)
+        )
         if self.betas is None:
             self._push(f"{SMPLX_GROUP}/betas", _need(smplx, "betas", self.name, t), (self.num_betas,))
         self._push("face_box", face_box, (*lead, 4))
@@ -161,7 +164,9 @@ class GroupWriter:
             self._push("Ks", K, (3, 3))
         if self.with_gaze:
             if gaze is None:
-                raise ValueError(f"group '{self.name}' frame {t}: this group was created with gaze; pass gaze")
+                raise ValueError(
+                    f"group '{self.name}' frame {t}: this group was created with gaze; pass gaze"
+                )
             self._push("gaze", gaze, (2, 3))
         if self.with_blendshapes:
             if blendshapes is None:
@@ -266,11 +271,15 @@ class StoreWriter:
         num_expression: int = 10,
         with_gaze: bool = False,
     ) -> GroupWriter:
-        """Start a ``wild-video`` clip. ``betas [S]`` fixes the shape for the clip; ``None`` means per frame."""
+        """Start a ``wild-video`` clip; ``betas [S]`` fixes the shape for the clip, ``None``: per frame."""
         if self.layout != "wild-video":
-            raise ValueError(f"add_clip writes wild-video groups; this store is '{self.layout}' (use add_capture)")
+            raise ValueError(
+                f"add_clip writes wild-video groups; this store is '{self.layout}' (use add_capture)"
+            )
         group = self._group(name, identity, split, fps, source, {})
-        return self._start(group, name, num_frames, (height, width), betas, num_betas, num_expression, with_gaze, False)
+        return self._start(
+            group, name, num_frames, (height, width), betas, num_betas, num_expression, with_gaze, False
+        )
 
     def add_capture(
         self,
@@ -294,12 +303,16 @@ class StoreWriter:
     ) -> GroupWriter:
         """Start a ``studio`` capture with fixed calibrated cameras ``viewmats [C,4,4]``, ``Ks [C,3,3]``."""
         if self.layout != "studio":
-            raise ValueError(f"add_capture writes studio groups; this store is '{self.layout}' (use add_clip)")
+            raise ValueError(
+                f"add_capture writes studio groups; this store is '{self.layout}' (use add_clip)"
+            )
         viewmats = np.asarray(viewmats, dtype=np.float32)
         Ks = np.asarray(Ks, dtype=np.float32)
         cameras = viewmats.shape[0]
         if viewmats.shape != (cameras, 4, 4) or Ks.shape != (cameras, 3, 3):
-            raise ValueError(f"group '{name}': viewmats {viewmats.shape} and Ks {Ks.shape} must be [C,4,4] and [C,3,3]")
+            raise ValueError(
+                f"group '{name}': viewmats {viewmats.shape} and Ks {Ks.shape} must be [C,4,4] and [C,3,3]"
+            )
         ids = list(camera_ids) if camera_ids is not None else [f"cam{c:03d}" for c in range(cameras)]
         if len(ids) != cameras:
             raise ValueError(f"group '{name}': {len(ids)} camera_ids for {cameras} cameras")
@@ -308,9 +321,16 @@ class StoreWriter:
             extra["blendshape_names"] = list(ARKIT52_NAMES)
         group = self._group(name, identity, split, fps, source, extra)
         writer = self._start(
-            group, name, num_frames, (cameras, height, width), betas, num_betas, num_expression, with_gaze,
+            group,
+            name,
+            num_frames,
+            (cameras, height, width),
+            betas,
+            num_betas,
+            num_expression,
+            with_gaze,
             with_blendshapes,
-        )  # fmt: skip
+        )
         writer._write_small("viewmats", viewmats)
         writer._write_small("Ks", Ks)
         return writer

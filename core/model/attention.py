@@ -22,7 +22,7 @@ def merge_heads(x: Tensor) -> Tensor:
 
 
 def attend(q: Tensor, k: Tensor, v: Tensor, key_mask: Tensor | None = None) -> Tensor:
-    """SDPA over ``q [B, H, Lq, d]``, ``k, v [B, H, Lk, d]``; ``key_mask [B, Lk]`` bool, True = may be attended.
+    """SDPA over ``q [B, H, Lq, d]``, ``k, v [B, H, Lk, d]``; ``key_mask [B, Lk]`` bool, True = attend.
 
     Every query must keep at least one unmasked key (callers guarantee it: geometry tokens are never masked
     and every sample has at least one real view), otherwise SDPA returns NaN for that query.
@@ -50,4 +50,3 @@ class Attention(nn.Module):
         h = self.num_heads
         out = attend(split_heads(self.q(x), h), split_heads(k, h), split_heads(v, h), key_mask)
         return self.proj(merge_heads(out))
-

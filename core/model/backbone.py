@@ -39,8 +39,9 @@ class Backbone(nn.Module):
     def forward(
         self, image_tokens: Tensor, geometry_tokens: Tensor, view_mask: Tensor | None = None
     ) -> tuple[Tensor, Tensor]:
-        """``image_tokens [B, V, P, C]``, ``geometry_tokens [B, N, C]``, ``view_mask [B, V]`` bool (True = real
-        view; None = all real) -> the same two token sets after all blocks (geometry tokens normalised)."""
+        """``image_tokens [B, V, P, C]``, ``geometry_tokens [B, N, C]``, ``view_mask [B, V]`` bool
+        (True = real view; None = all real) -> the same two token sets after all blocks (geometry
+        tokens normalised)."""
         view_mask = self._check(image_tokens, geometry_tokens, view_mask)
         for block in self.blocks:
             if self.grad_checkpointing and self.training and torch.is_grad_enabled():
@@ -63,7 +64,11 @@ class Backbone(nn.Module):
                 f"Backbone: image_tokens must be [B, V, P, {self.dim}]; got {tuple(image_tokens.shape)}"
             )
         b, v = image_tokens.shape[:2]
-        if geometry_tokens.dim() != 3 or geometry_tokens.shape[0] != b or geometry_tokens.shape[-1] != self.dim:
+        if (
+            geometry_tokens.dim() != 3
+            or geometry_tokens.shape[0] != b
+            or geometry_tokens.shape[-1] != self.dim
+        ):
             raise ValueError(
                 f"Backbone: geometry_tokens must be [{b}, N, {self.dim}]; got {tuple(geometry_tokens.shape)}"
             )

@@ -185,7 +185,7 @@ def composite(
     lists: TileLists,
     width: int,
     height: int,
-    tile_size: int = 16,
+    tile_size: int = 8,
     chunk_pairs: int = 1 << 22,
 ) -> tuple[Tensor, Tensor]:
     """Composite the splats of ``I`` images.

@@ -24,7 +24,7 @@ def rasterize(
     near_plane: float = 0.01,
     far_plane: float = 1e10,
     eps2d: float = 0.3,
-    tile_size: int = 16,
+    tile_size: int = 8,
     chunk_pairs: int = 1 << 22,
 ) -> RenderOutput:
     """Render like ``gsplat.rasterization(..., packed=False, rasterize_mode="classic")`` on any device.

@@ -50,4 +50,3 @@ class CrossAttentionBlock(Block):
         g = geometry_tokens + self.attn(self.query_norm(geometry_tokens), context, key_mask=key_mask)
         g = g + self.mlp(self.mlp_norm(g))
         return image_tokens, g
-

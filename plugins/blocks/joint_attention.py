@@ -62,7 +62,10 @@ class JointAttentionBlock(Block):
         h = self.config.num_heads
         x = image_tokens.reshape(b, v * p, c)
         qkv = torch.cat(
-            [self.geometry.qkv(self.geometry.attn_norm(geometry_tokens)), self.image.qkv(self.image.attn_norm(x))],
+            [
+                self.geometry.qkv(self.geometry.attn_norm(geometry_tokens)),
+                self.image.qkv(self.image.attn_norm(x)),
+            ],
             dim=1,
         )
         q, k, val = (split_heads(t, h) for t in qkv.chunk(3, dim=-1))

@@ -138,17 +138,22 @@ class DualBranch(Decoder):
         per_k = lambda head: head(h).unflatten(-1, (k, -1))  # noqa: E731  [B, N, K, d]
         offsets = c.max_offset * torch.tanh(per_k(self.offset_head) + self.offset_shift.to(h.dtype))
         quats = F.normalize(per_k(self.rotation_head) + self.identity_quat.to(h.dtype), dim=-1)
-        scales = c.min_scale + (c.max_scale - c.min_scale) * torch.sigmoid(per_k(self.scale_head) + self.scale_shift)
+        scales = c.min_scale + (c.max_scale - c.min_scale) * torch.sigmoid(
+            per_k(self.scale_head) + self.scale_shift
+        )
         colors = torch.sigmoid(per_k(self.color_head))
         opacities = torch.sigmoid(self.opacity_head(h) + self.opacity_shift)
-        return AnchorGaussians(offsets=offsets, quats=quats, scales=scales, opacities=opacities, colors=colors)
+        return AnchorGaussians(
+            offsets=offsets, quats=quats, scales=scales, opacities=opacities, colors=colors
+        )
 
     def correction(self, features: Tensor, driving: Tensor) -> GaussianCorrection:
         self._check_features(features)
         b = features.shape[0]
         if driving.dim() != 3 or driving.shape[0] != b or driving.shape[2] != self.driver_dim:
             raise ValueError(
-                f"dual-branch: driving must be [{b}, M, {self.driver_dim}] (driver_dim); got {tuple(driving.shape)}"
+                f"dual-branch: driving must be [{b}, M, {self.driver_dim}] (driver_dim); "
+                f"got {tuple(driving.shape)}"
             )
         m = driving.shape[1]
         pre = self.correction_features(features)[:, None]  # [B, 1, N, H]

@@ -12,7 +12,7 @@ from lca.contracts.driver import Driver
 
 class BlendshapesConfig(ComponentConfig):
     num_coefficients: int = 52
-    """Coefficients per frame in the ``blendshapes`` signal: 52 for ARKit, the FLAME expression count otherwise."""
+    """Coefficients per frame in the ``blendshapes`` signal: 52 for ARKit, else the FLAME expression count."""
     out_dim: int = 128
     """Embedding width."""
     hidden_dim: int = 256

@@ -47,7 +47,11 @@ class ExpressionCode(Driver):
         stages: list[nn.Module] = []
         c_in = 3
         for c_out in config.channels:
-            stages += [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1), nn.GroupNorm(1, c_out), nn.LeakyReLU(0.2)]
+            stages += [
+                nn.Conv2d(c_in, c_out, 3, stride=2, padding=1),
+                nn.GroupNorm(1, c_out),
+                nn.LeakyReLU(0.2),
+            ]
             c_in = c_out
         self.conv = nn.Sequential(*stages, nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self.head = nn.Linear(c_in, 2 * config.code_dim)
@@ -73,7 +77,8 @@ class ExpressionCode(Driver):
             return code
         if valid.shape != (b, m) or valid.dtype != torch.bool:
             raise SignalError(
-                f"ExpressionCode: signal 'face_valid' must be bool [{b}, {m}]; got {valid.dtype} {tuple(valid.shape)}"
+                f"ExpressionCode: signal 'face_valid' must be bool [{b}, {m}]; "
+                f"got {valid.dtype} {tuple(valid.shape)}"
             )
         self._regularization = {"kl": (kl * valid).sum() / valid.sum().clamp(min=1)}
         return code * valid[..., None]

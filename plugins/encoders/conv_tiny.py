@@ -57,7 +57,9 @@ class ConvTiny(Encoder):
         b, v = images.shape[:2]
         x = images.flatten(0, 1)
         if tuple(x.shape[-2:]) != self.config.image_size:
-            x = F.interpolate(x, size=self.config.image_size, mode="bilinear", align_corners=False, antialias=True)
+            x = F.interpolate(
+                x, size=self.config.image_size, mode="bilinear", align_corners=False, antialias=True
+            )
         x = x * 2.0 - 1.0
         for stage in self.stages:
             x = stage(x)
@@ -65,7 +67,7 @@ class ConvTiny(Encoder):
         return EncoderOutput(tokens=tokens.unflatten(0, (b, v)), grid=self._grid)
 
     def layer_groups(self) -> list[list[nn.Parameter]]:
-        """One group per stage, input first; the position embedding joins the last stage (where it is added)."""
+        """One group per stage, input first; the position embedding joins the last stage (added there)."""
         groups = [list(stage.parameters()) for stage in self.stages]
         groups[-1].append(self.pos_embed)
         return groups

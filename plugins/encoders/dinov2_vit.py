@@ -41,7 +41,7 @@ class DinoV2ViTConfig(ComponentConfig):
     registers: bool = False
     """Use the variant with 4 register tokens (``vit_*_patch14_reg4_dinov2``)."""
     image_size: tuple[int, int] = (448, 336)
-    """Working resolution (H, W), a multiple of 14; inputs are resized to it (32x24 = 768 tokens by default)."""
+    """Working resolution (H, W), a multiple of 14; inputs are resized to it (default: 32x24 = 768 tokens)."""
     weights: str | None = None
     """Local path of DINOv2 weights (.safetensors in timm format or the official .pth); None = random init."""
     frozen: bool = False
@@ -64,7 +64,9 @@ class DinoV2ViT(TimmViTEncoder):
     Config: ClassVar[type[DinoV2ViTConfig]] = DinoV2ViTConfig
 
     def __init__(self, config: DinoV2ViTConfig) -> None:
-        overrides: dict[str, Any] = {"embed_dim": 32, "depth": 2, "num_heads": 2} if config.variant == "tiny" else {}
+        overrides: dict[str, Any] = (
+            {"embed_dim": 32, "depth": 2, "num_heads": 2} if config.variant == "tiny" else {}
+        )
         vit = timm.create_model(
             timm_model_name(config),
             pretrained=False,

@@ -65,7 +65,8 @@ class SapiensViTConfig(ComponentConfig):
     image_size: tuple[int, int] = (1024, 768)
     """Working resolution (H, W), a multiple of 16; inputs are resized to it. Sapiens runs at 1024x768."""
     weights: str | None = None
-    """Local path of an official Sapiens pretrain checkpoint (.pth) or a converted .safetensors; None = random."""
+    """Local path of an official Sapiens pretrain checkpoint (.pth, or .safetensors with the same names);
+    None = random initialisation."""
     frozen: bool = False
     """Freeze every encoder parameter (and keep it in eval mode)."""
     grad_checkpointing: bool = False
@@ -97,7 +98,9 @@ def sapiens_to_timm(state_dict: dict[str, Tensor], grid: tuple[int, int]) -> dic
         else:
             unknown.append(name)
     if unknown:
-        raise WeightsMismatchError(f"sapiens-vit: unrecognised checkpoint parameters: {', '.join(sorted(unknown))}")
+        raise WeightsMismatchError(
+            f"sapiens-vit: unrecognised checkpoint parameters: {', '.join(sorted(unknown))}"
+        )
     if "pos_embed" in out:
         pos = out["pos_embed"]
         tokens = pos.shape[1]
@@ -115,7 +118,8 @@ def sapiens_to_timm(state_dict: dict[str, Tensor], grid: tuple[int, int]) -> dic
 
 
 class SapiensViT(TimmViTEncoder):
-    """The Sapiens ViT as an encoder: ``[B, V, 3, H, W] -> [B, V, (H/16)*(W/16), embed_dim]`` at ``image_size``."""
+    """The Sapiens ViT as an encoder: ``[B, V, 3, H, W] -> [B, V, (H/16)*(W/16), embed_dim]``, with
+    ``(H, W) = image_size``."""
 
     Config: ClassVar[type[SapiensViTConfig]] = SapiensViTConfig
 

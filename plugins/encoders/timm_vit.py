@@ -55,13 +55,14 @@ def load_exact(model: nn.Module, state_dict: dict[str, Tensor], component: str, 
             if items
         ]
         raise WeightsMismatchError(
-            f"{component}: weights from '{source}' do not fit the configured architecture; " + "; ".join(parts)
+            f"{component}: weights from '{source}' do not fit the configured architecture; "
+            + "; ".join(parts)
         )
     model.load_state_dict(state_dict, strict=True)
 
 
 class TimmViTEncoder(Encoder):
-    """Wraps a timm ``VisionTransformer`` (built with ``num_classes=0, global_pool=''``) as an :class:`Encoder`.
+    """Wraps a timm ``VisionTransformer`` (made with ``num_classes=0, global_pool=''``) as an Encoder.
 
     Input images are normalised with the ImageNet mean/std (what Sapiens and DINOv2 were trained with) and
     resized (bilinear, antialiased) to ``image_size`` when they differ, so ``grid`` is fixed by the config.
@@ -77,7 +78,9 @@ class TimmViTEncoder(Encoder):
         super().__init__()
         patch = vit.patch_embed.patch_size
         if image_size[0] % patch[0] or image_size[1] % patch[1]:
-            raise ValueError(f"{type(self).__name__}: image_size {image_size} is not a multiple of patch {patch}")
+            raise ValueError(
+                f"{type(self).__name__}: image_size {image_size} is not a multiple of patch {patch}"
+            )
         self.vit = vit
         self.image_size = tuple(image_size)
         self._grid = (image_size[0] // patch[0], image_size[1] // patch[1])

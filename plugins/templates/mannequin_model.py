@@ -297,29 +297,36 @@ def _left_parts() -> dict[str, _Part]:
     return parts
 
 
+def _vertical(keys: list[tuple[float, ...]]) -> list[tuple[float, float, float, float, float]]:
+    """(height, half-width, half-depth, 0, forward) -> tube keys for a vertical tube with ``up = +z``."""
+    return [(s, depth, width, fwd, 0.0) for s, width, depth, _, fwd in keys]
+
+
 def _central_parts() -> dict[str, _Part]:
-    """Torso, neck and head (mirror-symmetric by construction: even ring counts, rings start on +x)."""
+    """Torso, neck and head: vertical tubes whose rings start on +z, hence mirror-symmetric in x.
+
+    Keys are written as (height, half-width, half-depth, 0, forward offset)."""
     torso = _tube(
-        "torso", (0.0, _h(0.0), 0.0), (0.0, 1.0, 0.0), (1.0, 0.0, 0.0),
-        [(0.86, 0.150, 0.095, 0, 0.0), (0.93, 0.165, 0.105, 0, -0.005), (1.00, 0.155, 0.100, 0, 0.0),
+        "torso", (0.0, _h(0.0), 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0),
+        _vertical([(0.86, 0.150, 0.095, 0, 0.0), (0.93, 0.165, 0.105, 0, -0.005), (1.00, 0.155, 0.100, 0, 0.0),
          (1.04, 0.142, 0.096, 0, 0.005), (1.10, 0.138, 0.096, 0, 0.008), (1.17, 0.148, 0.100, 0, 0.010),
          (1.25, 0.162, 0.106, 0, 0.012), (1.30, 0.170, 0.108, 0, 0.012), (1.37, 0.175, 0.098, 0, 0.006),
-         (1.42, 0.160, 0.080, 0, 0.0)],
+         (1.42, 0.160, 0.080, 0, 0.0)]),
         n_around=36, spacing=0.015, cap=(0.05, 0.05), cap_rings=5, exact=(0.93, 1.04, 1.17, 1.30),
     )  # fmt: skip
     torso.weights = _skin_along(torso, [(0, 0, 0), (3, 1.04, 0.03), (6, 1.17, 0.03), (9, 1.30, 0.03)])
     neck = _tube(
-        "neck", (0.0, _h(0.0), -0.01), (0.0, 1.0, 0.0), (1.0, 0.0, 0.0),
-        [(1.41, 0.060, 0.058, 0, 0), (1.46, 0.052, 0.052, 0, 0), (1.52, 0.050, 0.050, 0, 0.005),
-         (1.56, 0.050, 0.050, 0, 0.01)],
+        "neck", (0.0, _h(0.0), -0.01), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0),
+        _vertical([(1.41, 0.060, 0.058, 0, 0), (1.46, 0.052, 0.052, 0, 0), (1.52, 0.050, 0.050, 0, 0.005),
+         (1.56, 0.050, 0.050, 0, 0.01)]),
         n_around=24, spacing=0.015, cap=(0.02, 0.03), cap_rings=3, exact=(1.46, 1.56),
     )  # fmt: skip
     neck.weights = _skin_along(neck, [(9, 0, 0), (12, 1.44, 0.02), (15, 1.56, 0.02)])
     head = _tube(
-        "head", (0.0, _h(0.0), 0.0), (0.0, 1.0, 0.0), (1.0, 0.0, 0.0),
-        [(1.515, 0.030, 0.030, 0, 0.065), (1.54, 0.055, 0.065, 0, 0.035), (1.57, 0.068, 0.085, 0, 0.020),
+        "head", (0.0, _h(0.0), 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0),
+        _vertical([(1.515, 0.030, 0.030, 0, 0.065), (1.54, 0.055, 0.065, 0, 0.035), (1.57, 0.068, 0.085, 0, 0.020),
          (1.60, 0.074, 0.095, 0, 0.012), (1.63, 0.077, 0.100, 0, 0.008), (1.66, 0.078, 0.100, 0, 0.003),
-         (1.69, 0.068, 0.088, 0, 0.0)],
+         (1.69, 0.068, 0.088, 0, 0.0)]),
         n_around=40, spacing=0.008, cap=(0.012, 0.028), cap_rings=6, exact=(1.585,),
     )  # fmt: skip
     p = head.verts
@@ -435,7 +442,7 @@ def _shape_dirs(mesh: _Mesh) -> np.ndarray:
     d[:, 0, 7] = 0.05 * side * np.where(is_hand, 1.0, reach * is_arm)  # arm length
     chest = _smoothstep((h - 1.12) / 0.08) * _smoothstep((1.45 - h) / 0.08)
     d[:, 2, 8] = 0.12 * is_torso * chest * radial[:, 2]  # chest depth
-    d[:, :, 9] = (0.12 * (is_arm | is_leg))[:, None] * radial * (1.0 - np.abs(np.cos(np.pi * h / 0.5)))[:, None] * 0.5
+    d[:, :, 9] = (0.06 * (is_arm | is_leg))[:, None] * radial  # limb muscle
     return d
 
 
@@ -551,7 +558,6 @@ def build_mannequin(seed: int = 0) -> dict[str, np.ndarray]:
         perm[new], perm[pos[old]] = old, other
         pos[other], pos[old] = pos[old], new
     faces = pos[faces]
-    lmk_bary = lmk_bary  # faces keep their order; only vertex ids change
 
     rng = np.random.default_rng(seed)
     comps = [np.linalg.qr(rng.standard_normal((45, 45)))[0] for _ in range(2)]

@@ -1,0 +1,220 @@
+"""The assembled avatar network (DESIGN.md, "The method, in one pass"), built from a validated
+:class:`~lca.config.PipelineConfig` through the registry. It knows components only through their kind
+contracts, so every slot can be swapped by name.
+
+Two entry points keep animation cheap:
+
+- :meth:`AvatarModel.create_avatar` runs the encoder and the backbone once per person and returns an
+  :class:`Avatar` (canonical Gaussians per anchor plus the anchor features the correction branch needs);
+- :meth:`AvatarModel.drive` turns an avatar, driving signals and template parameters of M target frames
+  into posed Gaussians and renders, without touching the encoder or the backbone.
+
+:meth:`AvatarModel.forward` does both for a training :class:`~lca.data.sample.Batch`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from lca.config import PipelineConfig, SlotConfig
+from lca.contracts.decoder import AnchorGaussians, apply_correction
+from lca.contracts.rasterizer import RenderOutput
+from lca.contracts.template import PART_NAMES, TemplateParams
+from lca.gaussians import Gaussians
+from lca.model.backbone import Backbone
+from lca.model.geometry_tokens import GeometryTokens
+from lca.registry import Registry, default_registry
+
+
+@dataclass
+class Avatar:
+    """One person's avatar, the output of the feed-forward pass (batch dim ``B``).
+
+    ``anchors [B, N, 3]``: anchor positions in the person's canonical Da-pose space (neutral expression);
+    ``features [B, N, C]``: the backbone's anchor features (input of the correction branch);
+    ``canonical``: :class:`AnchorGaussians` ``[B, N, K]`` relative to the anchors; ``betas [B, S]``.
+    """
+
+    anchors: Tensor
+    features: Tensor
+    canonical: AnchorGaussians
+    betas: Tensor
+
+
+@dataclass
+class DriveOutput:
+    """Posed Gaussians and renders of M target views (leading ``[B, M]``).
+
+    ``driven``: canonical + correction, skinned and rendered; ``canonical``: the canonical Gaussians
+    skinned without correction (None when not asked for). Renders are ``[B, M, 3|1, H, W]``.
+    """
+
+    driven: RenderOutput
+    driven_gaussians: Gaussians
+    canonical: RenderOutput | None = None
+    canonical_gaussians: Gaussians | None = None
+
+
+@dataclass
+class AvatarOutput:
+    """What :meth:`AvatarModel.forward` returns for a batch (consumed by the losses and previews)."""
+
+    avatar: Avatar
+    renders: DriveOutput
+    regularization: dict[str, Tensor]
+    part_labels: Tensor
+
+
+def driving_signals(params: dict[str, Tensor], face: Tensor | None, blendshapes: Tensor | None,
+                    gaze: Tensor | None) -> dict[str, Tensor]:
+    """The signal dict drivers read (names in :mod:`lca.contracts.driver`) from a batch's fields."""
+    signals = {name: params[name] for name in ("body_pose", "left_hand_pose", "right_hand_pose", "jaw_pose")
+               if name in params}
+    extras = {"face_crop": face, "blendshapes": blendshapes, "gaze": gaze}
+    signals.update({name: value for name, value in extras.items() if value is not None})
+    return signals
+
+
+class AvatarModel(nn.Module):
+    """Template, encoder, geometry tokens, backbone of blocks, drivers, decoder and rasterizer."""
+
+    def __init__(self, config: PipelineConfig, registry: Registry | None = None) -> None:
+        super().__init__()
+        registry = registry or default_registry()
+        self.config = config
+
+        def build(slot: SlotConfig, **context: Any) -> Any:
+            return registry.build(slot.kind, slot.type, slot.config, **context)
+
+        width = config.model.width
+        self.template = build(config.slots["template"])
+        self.encoder = build(config.slots["encoder"])
+        self.image_proj = nn.Linear(self.encoder.out_dim, width)
+        self.geometry = GeometryTokens(width, config.model.fourier_bands, num_parts=len(PART_NAMES))
+        block_slot = config.slots["block"]
+        self.backbone = Backbone(
+            lambda: build(block_slot, dim=width), config.model.depth, width, config.model.grad_checkpointing
+        )
+        self.drivers = nn.ModuleDict({name: build(slot) for name, slot in config.drivers.items()})
+        driver_dim = sum(driver.out_dim for driver in self.drivers.values())
+        self.decoder = build(config.slots["decoder"], dim=width, driver_dim=driver_dim)
+        self.rasterizer = build(config.slots["rasterizer"])
+
+    # ------------------------------------------------------------------------------ feed-forward
+    def create_avatar(self, images: Tensor, view_mask: Tensor | None, betas: Tensor) -> Avatar:
+        """Reference ``images [B, V, 3, H, W]`` (``view_mask [B, V]``, True = real view) and shape ``betas
+        [B, S]`` -> the person's :class:`Avatar`. Runs the encoder and the backbone (once per person)."""
+        tokens = self.image_proj(self.encoder(images).tokens)
+        neutral = betas.new_zeros(betas.shape[0], self.template.num_expression)
+        anchors = self.template.shaped_anchors(betas, neutral)
+        labels = self.template.anchor_part_labels.expand(betas.shape[0], -1)
+        _, features = self.backbone(tokens, self.geometry(anchors, labels), view_mask)
+        return Avatar(anchors, features, self.decoder.canonical(features), betas)
+
+    # ------------------------------------------------------------------------------ per frame
+    def driving_embedding(self, signals: dict[str, Tensor], batch: int, frames: int) -> Tensor:
+        """Concatenated driver embeddings ``[B, M, D]`` (``D = 0`` without drivers)."""
+        if not self.drivers:
+            return torch.zeros(batch, frames, 0, device=self.image_proj.weight.device)
+        return torch.cat([driver(signals) for driver in self.drivers.values()], dim=-1)
+
+    def regularization(self) -> dict[str, Tensor]:
+        """The drivers' regularisers of the last :meth:`drive` (e.g. the expression code's KL)."""
+        return {f"{name}.{key}": value for name, driver in self.drivers.items()
+                for key, value in driver.regularization().items()}
+
+    def _pose(self, gaussians: AnchorGaussians, params: TemplateParams, betas: Tensor) -> Gaussians:
+        """Skin ``[B, M, N, K]`` canonical-space Gaussians to the target poses -> Gaussians ``[B*M, N*K]``."""
+        flat = params.flatten()
+        frames = flat.betas.shape[0]
+        # Anchors follow the target frame's expression blend shapes (the rows they inherit from the mesh).
+        anchors = self.template.shaped_anchors(betas.repeat_interleave(frames // betas.shape[0], 0),
+                                               flat.expression)
+        transforms = self.template.joint_transforms(flat)
+        weights = self.template.anchor_weights
+        offsets = gaussians.offsets.flatten(0, 1)
+        means = self.template.pose_points(anchors[:, :, None] + offsets, weights, transforms)
+        quats = self.template.pose_quats(gaussians.quats.flatten(0, 1), weights, transforms)
+        return Gaussians(
+            means=means.flatten(1, 2),
+            quats=quats.flatten(1, 2),
+            scales=gaussians.scales.flatten(0, 1).flatten(1, 2),
+            opacities=gaussians.opacities.flatten(0, 1).flatten(1, 2),
+            colors=gaussians.colors.flatten(0, 1).flatten(1, 2),
+        )
+
+    def _render(self, gaussians: Gaussians, viewmats: Tensor, Ks: Tensor, width: int, height: int,
+                background: Tensor | None, batch: int) -> RenderOutput:
+        """One camera per target frame: ``[B*M]`` Gaussians, ``viewmats [B, M, 4, 4]`` -> ``[B, M, ...]``."""
+        out = self.rasterizer(gaussians, viewmats.flatten(0, 1)[:, None], Ks.flatten(0, 1)[:, None],
+                              width, height, background)
+
+        def unflatten(x: Tensor | None) -> Tensor | None:
+            return None if x is None else x[:, 0].unflatten(0, (batch, -1))
+
+        return RenderOutput(color=unflatten(out.color), alpha=unflatten(out.alpha), depth=unflatten(out.depth))
+
+    def drive(
+        self,
+        avatar: Avatar,
+        params: TemplateParams,
+        signals: dict[str, Tensor],
+        viewmats: Tensor,
+        Ks: Tensor,
+        width: int,
+        height: int,
+        background: Tensor | None = None,
+        render_canonical: bool = False,
+    ) -> DriveOutput:
+        """Animate an avatar: ``params`` and ``signals`` with leading ``[B, M]``, one camera per target
+        frame (``viewmats [B, M, 4, 4]``, ``Ks [B, M, 3, 3]``) -> posed Gaussians and ``[B, M]`` renders."""
+        batch, frames = params.batch_shape[:2]
+        driving = self.driving_embedding(signals, batch, frames)
+        driven = apply_correction(avatar.canonical, self.decoder.correction(avatar.features, driving))
+        driven_gaussians = self._pose(driven, params, avatar.betas)
+        output = DriveOutput(
+            driven=self._render(driven_gaussians, viewmats, Ks, width, height, background, batch),
+            driven_gaussians=driven_gaussians,
+        )
+        if render_canonical:
+            canonical = AnchorGaussians(**{
+                name: getattr(avatar.canonical, name)[:, None].expand(-1, frames, *([-1] * (value.dim() - 1)))
+                for name, value in vars(avatar.canonical).items()
+            })
+            output.canonical_gaussians = self._pose(canonical, params, avatar.betas)
+            output.canonical = self._render(output.canonical_gaussians, viewmats, Ks, width, height,
+                                            background, batch)
+        return output
+
+    def forward(self, batch: Any, background: Tensor | None = None) -> AvatarOutput:
+        """A training batch (:class:`lca.data.sample.Batch`) -> avatar, canonical and driven renders."""
+        references, targets = batch.references, batch.targets
+        avatar = self.create_avatar(references.images, references.valid, references.params["betas"][:, 0])
+        params = TemplateParams(**{f.name: targets.params[f.name] for f in fields(TemplateParams)})
+        signals = driving_signals(targets.params, batch.driving.face, batch.driving.blendshapes,
+                                  batch.driving.gaze)
+        height, width = targets.images.shape[-2:]
+        renders = self.drive(avatar, params, signals, targets.viewmats, targets.Ks, width, height,
+                             background, render_canonical=True)
+        return AvatarOutput(avatar, renders, self.regularization(), self.template.anchor_part_labels)
+
+    # ------------------------------------------------------------------------------ training support
+    def layer_depths(self) -> tuple[dict[str, int], int]:
+        """Depth of every parameter for layer-wise lr decay, and the top depth.
+
+        Encoder groups come first (0 .. Le-1), then the token projections (Le), then the backbone's
+        blocks (Le+1 .. Le+Lb), and everything else (drivers, decoder) sits at the top.
+        """
+        ids: dict[int, int] = {}
+        groups = [*self.encoder.layer_groups(),
+                  [*self.image_proj.parameters(), *self.geometry.parameters()],
+                  *self.backbone.layer_groups()]
+        for depth, group in enumerate(groups):
+            for parameter in group:
+                ids.setdefault(id(parameter), depth)
+        top = len(groups)
+        return {name: ids.get(id(p), top) for name, p in self.named_parameters()}, top

@@ -1,0 +1,88 @@
+"""``gsplat`` rasterizer: ``gsplat.rasterization`` (CUDA kernels), batched over cameras and the batch.
+
+gsplat's wheel JIT-compiles CUDA on first use and fails confusingly (IndexError, missing .so) when handed
+CPU tensors, so the device is checked before gsplat is even imported.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor
+
+from lca.component import ComponentConfig
+from lca.contracts.rasterizer import Rasterizer, RenderOutput
+from lca.gaussians import Gaussians
+from lca.rasterization.inputs import make_output, prepare_inputs
+
+
+class GsplatRasterizerConfig(ComponentConfig):
+    tile_size: int = 16
+    """gsplat tile edge in pixels."""
+    packed: bool = False
+    """gsplat's packed mode (less memory for many cameras, same images)."""
+    near_plane: float = 0.01
+    """Gaussians with camera depth at or below this (metres) are culled."""
+    far_plane: float = 1e10
+    """Gaussians with camera depth at or beyond this (metres) are culled."""
+    eps2d: float = 0.3
+    """Low-pass dilation added to the 2D covariance diagonal (pixels^2)."""
+
+
+class GsplatRasterizer(Rasterizer):
+    """gsplat 1.5.x CUDA rasterization behind the toolkit's rasterizer contract."""
+
+    Config: ClassVar[type[GsplatRasterizerConfig]] = GsplatRasterizerConfig
+
+    def __init__(self, config: GsplatRasterizerConfig, **context: Any) -> None:
+        super().__init__()
+        self.config = config
+
+    def forward(
+        self,
+        gaussians: Gaussians,
+        viewmats: Tensor,
+        Ks: Tensor,
+        width: int,
+        height: int,
+        background: Tensor | None = None,
+        render_depth: bool = False,
+    ) -> RenderOutput:
+        if not gaussians.means.is_cuda:
+            raise RuntimeError(
+                f"rasterizer 'gsplat' needs CUDA tensors, but the Gaussians are on {gaussians.means.device}"
+                f"{'' if torch.cuda.is_available() else ' and no CUDA device is available'}. "
+                "Use the pure-PyTorch rasterizer instead (rasterizer=torch), which runs on any device."
+            )
+        import gsplat  # lazy: importing is cheap but its CUDA build must never be triggered on CPU
+
+        cfg = self.config
+        inp = prepare_inputs(gaussians, viewmats, Ks, width, height, background)
+        g = inp.gaussians
+        bg = inp.background
+        if bg is not None and render_depth:
+            bg = torch.cat(
+                [bg, bg.new_zeros(*bg.shape[:-1], 1)], dim=-1
+            )  # no background in the depth channel
+        colors, alphas, _ = gsplat.rasterization(
+            g.means,
+            g.quats,
+            g.scales,
+            g.opacities,
+            g.colors,
+            inp.viewmats,
+            inp.Ks,
+            width,
+            height,
+            near_plane=cfg.near_plane,
+            far_plane=cfg.far_plane,
+            eps2d=cfg.eps2d,
+            sh_degree=g.sh_degree,
+            packed=cfg.packed,
+            tile_size=cfg.tile_size,
+            backgrounds=bg,
+            render_mode="RGB+D" if render_depth else "RGB",
+        )  # [B, C, H, W, 3 (+1)], [B, C, H, W, 1]
+        depth = colors[..., 3:4] if render_depth else None
+        return make_output(colors[..., :3], alphas, depth, inp.unbatched)
