@@ -7,7 +7,8 @@ Every (method, case) runs in a fresh subprocess. CPU memory is the subprocess's 
 (``ru_maxrss``) minus its RSS just before the timed call, so it counts every tensor the call allocates,
 autograd's saved ones included; on CUDA it is ``torch.cuda.max_memory_allocated`` above the inputs.
 hbb1's renderer hard-codes ``device="cuda"`` and a 256x256 pixel grid: its module source is read from the
-given checkout and those two literals are substituted at load time (nothing is vendored). Scenes: random
+given checkout and those two literals are substituted at load time, and two imports it does not use for RGB
+(einops, its SH helper) are dropped (nothing is vendored). Scenes: random
 Gaussians around a point 3 m in front of the camera (sigma 0.5 m), scales 5-25 mm, RGB colours, 50 deg FOV.
 """
 
@@ -84,6 +85,7 @@ def _load_hbb1(path: Path, device: str, size: int) -> types.ModuleType:
     src = src.replace("'cuda'", repr(device)).replace('"cuda"', repr(device))
     src = src.replace("torch.arange(256), torch.arange(256)", f"torch.arange({size}), torch.arange({size})")
     src = src.replace("from .utils.sh_utils import eval_sh", "eval_sh = None  # RGB colours only")
+    src = src.replace("from einops import reduce", "")  # imported but unused; spares an einops install
     module = types.ModuleType("hbb1_gauss_render")
     module.__file__ = str(root / "gauss_render.py")
     exec(compile(src, module.__file__, "exec"), module.__dict__)

@@ -69,12 +69,13 @@ class AvatarOutput:
     part_labels: Tensor
 
 
-def driving_signals(params: dict[str, Tensor], face: Tensor | None, blendshapes: Tensor | None,
-                    gaze: Tensor | None) -> dict[str, Tensor]:
-    """The signal dict drivers read (names in :mod:`lca.contracts.driver`) from a batch's fields."""
+def driving_signals(params: dict[str, Tensor], driving: Any) -> dict[str, Tensor]:
+    """The signal dict drivers read (names in :mod:`lca.contracts.driver`) from a target views' template
+    parameters and a :class:`lca.data.sample.Driving`."""
     signals = {name: params[name] for name in ("body_pose", "left_hand_pose", "right_hand_pose", "jaw_pose")
                if name in params}
-    extras = {"face_crop": face, "blendshapes": blendshapes, "gaze": gaze}
+    extras = {"face_crop": driving.face, "face_valid": driving.face_valid, "blendshapes": driving.blendshapes,
+              "gaze": driving.gaze}
     signals.update({name: value for name, value in extras.items() if value is not None})
     return signals
 
@@ -195,8 +196,7 @@ class AvatarModel(nn.Module):
         references, targets = batch.references, batch.targets
         avatar = self.create_avatar(references.images, references.valid, references.params["betas"][:, 0])
         params = TemplateParams(**{f.name: targets.params[f.name] for f in fields(TemplateParams)})
-        signals = driving_signals(targets.params, batch.driving.face, batch.driving.blendshapes,
-                                  batch.driving.gaze)
+        signals = driving_signals(targets.params, batch.driving)
         height, width = targets.images.shape[-2:]
         renders = self.drive(avatar, params, signals, targets.viewmats, targets.Ks, width, height,
                              background, render_canonical=True)
