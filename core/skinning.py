@@ -134,7 +134,7 @@ def _align(per_point: Tensor, target_ndim: int) -> Tensor:
     if extra < 0:
         raise ValueError(
             f"points/quats with {target_ndim} dims cannot carry the per-point transforms of shape "
-            f"{tuple(per_point.shape)}: expected [..., N, 3] or [..., N, K, 3] with the batch dims of the transforms"
+            f"{tuple(per_point.shape)}: expected [..., N, 3] or [..., N, K, 3] and the transforms' batch"
         )
     for _ in range(extra):
         per_point = per_point.unsqueeze(-3)
@@ -152,7 +152,7 @@ def skin_points(points: Tensor, weights: Tensor, transforms: Tensor) -> Tensor:
 
 
 def blended_rotations(weights: Tensor, transforms: Tensor) -> Tensor:
-    """Nearest rotations ``[..., N, 3, 3]`` to the blended linear parts ``sum_j w_j R_j`` (polar/Procrustes)."""
+    """Nearest rotations ``[..., N, 3, 3]`` to the blended linear parts ``sum_j w_j R_j`` (polar part)."""
     return roma.special_procrustes(blend_transforms(weights, transforms)[..., :3, :3])
 
 
@@ -167,6 +167,6 @@ def skin_quats(quats: Tensor, weights: Tensor, transforms: Tensor) -> Tensor:
 
 
 def skin_directions(vectors: Tensor, weights: Tensor, transforms: Tensor) -> Tensor:
-    """Rotate directions (normals, tangents) ``[..., N, (K,) 3]`` by the same rotation as :func:`skin_quats`."""
+    """Rotate directions (normals, tangents) ``[..., N, (K,) 3]`` by the rotation :func:`skin_quats` uses."""
     rot = _align(blended_rotations(weights, transforms), vectors.ndim)
     return (rot @ vectors.unsqueeze(-1)).squeeze(-1)

@@ -67,16 +67,24 @@ def test_relative_transforms_repose_from_a_canonical_pose() -> None:
     """Points rigidly attached to one joint: rest -> canonical -> target equals rest -> target."""
     m = _random_model(4)
     joints = torch.randn(2, J, 3, dtype=torch.float64)
-    canonical = skinning.skinning_transforms(roma.random_rotmat((2, J), dtype=torch.float64), joints, m["parents"])
-    target = skinning.skinning_transforms(roma.random_rotmat((2, J), dtype=torch.float64), joints, m["parents"])
+    canonical = skinning.skinning_transforms(
+        roma.random_rotmat((2, J), dtype=torch.float64), joints, m["parents"]
+    )
+    target = skinning.skinning_transforms(
+        roma.random_rotmat((2, J), dtype=torch.float64), joints, m["parents"]
+    )
     one_hot = torch.nn.functional.one_hot(torch.arange(V) % J, J).double()
     rest = torch.randn(2, V, 3, dtype=torch.float64)
     in_canonical = skinning.skin_points(rest, one_hot, canonical)
     rel = skinning.relative_transforms(target, canonical)
     shift = torch.randn(2, 3, dtype=torch.float64)
     got = skinning.skin_points(in_canonical, one_hot, skinning.translate(rel, shift))
-    torch.testing.assert_close(got, skinning.skin_points(rest, one_hot, target) + shift[:, None], rtol=0, atol=1e-12)
-    torch.testing.assert_close(skinning.rigid_inverse(rel) @ rel, torch.eye(4, dtype=torch.float64).expand_as(rel))
+    torch.testing.assert_close(
+        got, skinning.skin_points(rest, one_hot, target) + shift[:, None], rtol=0, atol=1e-12
+    )
+    torch.testing.assert_close(
+        skinning.rigid_inverse(rel) @ rel, torch.eye(4, dtype=torch.float64).expand_as(rel)
+    )
 
 
 def _polar_rotation(m: np.ndarray) -> np.ndarray:
@@ -94,7 +102,9 @@ def test_quats_match_rotated_small_shapes(single_joint: bool) -> None:
     n = 40
     parents = _random_model(6)["parents"]
     joints = torch.randn(2, J, 3, generator=g, dtype=torch.float64)
-    transforms = skinning.skinning_transforms(roma.random_rotmat((2, J), dtype=torch.float64), joints, parents)
+    transforms = skinning.skinning_transforms(
+        roma.random_rotmat((2, J), dtype=torch.float64), joints, parents
+    )
     if single_joint:
         weights = torch.nn.functional.one_hot(torch.randint(0, J, (n,), generator=g), J).double()
     else:
@@ -110,7 +120,12 @@ def test_quats_match_rotated_small_shapes(single_joint: bool) -> None:
     if single_joint:
         np.testing.assert_allclose(got, edges, atol=1e-10)
     else:
-        expected = np.stack([_polar_rotation(e @ a.T) @ a for e, a in zip(edges.reshape(-1, 3, 3), axes.reshape(-1, 3, 3).numpy())])
+        expected = np.stack(
+            [
+                _polar_rotation(e @ a.T) @ a
+                for e, a in zip(edges.reshape(-1, 3, 3), axes.reshape(-1, 3, 3).numpy(), strict=True)
+            ]
+        )
         np.testing.assert_allclose(got.reshape(-1, 3, 3), expected, atol=1e-10)
         assert np.abs(got.reshape(-1, 3, 3) - edges.reshape(-1, 3, 3)).max() > 1e-3  # blending is not rigid
 
@@ -124,8 +139,12 @@ def test_per_anchor_k_axis_shares_the_anchor_transform() -> None:
     weights = torch.softmax(torch.randn(5, J, generator=g), -1)
     points = torch.randn(3, 5, 4, 3, generator=g)
     quats = roma.quat_xyzw_to_wxyz(roma.random_unitquat((3, 5, 4)))
-    flat = skinning.skin_points(points.transpose(1, 2).reshape(12, 5, 3), weights, transforms.repeat_interleave(4, 0))
-    torch.testing.assert_close(skinning.skin_points(points, weights, transforms), flat.reshape(3, 4, 5, 3).transpose(1, 2))
+    flat = skinning.skin_points(
+        points.transpose(1, 2).reshape(12, 5, 3), weights, transforms.repeat_interleave(4, 0)
+    )
+    torch.testing.assert_close(
+        skinning.skin_points(points, weights, transforms), flat.reshape(3, 4, 5, 3).transpose(1, 2)
+    )
     q = skinning.skin_quats(quats, weights, transforms)
     assert q.shape == quats.shape
     torch.testing.assert_close(q[:, :, 2], skinning.skin_quats(quats[:, :, 2], weights, transforms))

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
+import sys
 import time
 from pathlib import Path
 from typing import Any, ClassVar
@@ -26,6 +29,8 @@ class ToyPartConfig(ComponentConfig):
 
     check_sync: bool = False
     """Compare the weights across processes at every forward (2-process test)."""
+    signal_at_forward: int = -1
+    """Send SIGTERM to this process at this forward call (0-based; -1: never)."""
 
 
 class ToyPart:
@@ -108,7 +113,7 @@ class ToyModel(nn.Module):
     """Encoder (depth 0) -> block with dropout (depth 1) -> head (depth 2): a per-sample colour added to a
     learned image. Dropout makes the resume test depend on the restored RNG state."""
 
-    def __init__(self, size: int, check_sync: bool = False) -> None:
+    def __init__(self, size: int, check_sync: bool = False, signal_at_forward: int = -1) -> None:
         super().__init__()
         self.encoder = nn.Linear(3, 8)
         self.block = nn.Sequential(nn.Linear(8, 8), nn.LayerNorm(8), nn.GELU(), nn.Dropout(0.2))
@@ -118,7 +123,7 @@ class ToyModel(nn.Module):
         self.offsets = nn.Parameter(torch.full((4, 2, 3), 0.05))
         self.log_scales = nn.Parameter(torch.zeros(4, 2, 3))
         self.register_buffer("parts", torch.tensor([0, 1, 2, 3]))
-        self.check_sync = check_sync
+        self.check_sync, self.signal_at_forward, self.forwards = check_sync, signal_at_forward, 0
         self.sync_records: list[float] = []
         self.seen_indices: list[int] = []
 
@@ -129,12 +134,15 @@ class ToyModel(nn.Module):
     def forward(self, batch: Any) -> ModelOutput:
         if self.check_sync:
             self._record_sync()
+        if self.forwards == self.signal_at_forward:
+            os.kill(os.getpid(), signal.SIGTERM)
+        self.forwards += 1
         self.seen_indices += batch.index.tolist()
         colour = batch.references.images.mean(dim=(1, 3, 4))  # [B, 3]
         shift = self.head(self.block(self.encoder(colour)))  # [B, 3]
         b, m = batch.targets.images.shape[:2]
         canonical = torch.sigmoid(self.image).expand(b, m, *self.image.shape)
-        driven = torch.sigmoid(self.image + shift[:, None, :, None, None])
+        driven = torch.sigmoid(self.image + shift[:, None, :, None, None]).expand(b, m, *self.image.shape)
         alpha = torch.sigmoid(self.alpha).expand(b, m, *self.alpha.shape)
         scales = torch.exp(self.log_scales)
         return ModelOutput(
@@ -162,7 +170,8 @@ BUILT: list[ToyModel] = []
 
 
 def toy_factory(config: PipelineConfig, registry: Registry) -> ToyModel:
-    model = ToyModel(config.data["toy"].config.size, check_sync=config.slots["encoder"].config.check_sync)
+    part = config.slots["encoder"].config
+    model = ToyModel(config.data["toy"].config.size, part.check_sync, part.signal_at_forward)
     BUILT.append(model)
     return model
 
@@ -199,6 +208,7 @@ def toy_config(registry: Registry, output_dir: Path, overrides: list[str] = (), 
 
 def main() -> None:
     """Script entry: train the toy pipeline in ``--run-dir`` (used by subprocess tests)."""
+    from lca.errors import LcaError
     from lca.train import end_process, train
 
     parser = argparse.ArgumentParser()
@@ -210,8 +220,12 @@ def main() -> None:
     args = parser.parse_args()
     registry = toy_registry()
     config = toy_config(registry, args.run_dir.parent, args.overrides)
-    train(config, stage=args.stage, resume=args.resume, run_dir=args.run_dir, registry=registry,
-          model_factory=toy_factory)
+    try:
+        train(config, stage=args.stage, resume=args.resume, run_dir=args.run_dir, registry=registry,
+              model_factory=toy_factory)
+    except LcaError as error:  # as the lca CLI does: the message, no traceback, the error's exit code
+        print(f"Error: {error}", file=sys.stderr)
+        sys.exit(error.exit_code)
     if args.report is not None:
         import torch.distributed as dist
 

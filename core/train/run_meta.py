@@ -36,7 +36,7 @@ def run_meta(registry: Any) -> dict[str, Any]:
         "lca_version": _version("lca-toolkit"),
         "git_commit": git_commit(),
         "python": platform.python_version(),
-        "torch": torch.__version__,
+        "torch": str(torch.__version__),
         "accelerate": _version("accelerate"),
         "plugins": [
             {"name": p.name, "origin": p.origin, "version": p.version} for p in getattr(registry, "plugins", [])

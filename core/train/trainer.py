@@ -180,20 +180,22 @@ class Trainer:
         run_dir: Path | None,
         resume: bool,
     ) -> None:
-        from accelerate import Accelerator
+        from accelerate import Accelerator, PartialState
         from accelerate.utils import broadcast_object_list
 
         self.config, self.registry, self.factory, self.resume = config, registry, model_factory, resume
         self.mixed_precision = resolve_mixed_precision(config.run.mixed_precision)
         # cpu=True without CUDA: under torchrun this gives real gloo DDP instead of N silent single runs.
-        self.accelerator = Accelerator(
-            mixed_precision=self.mixed_precision, log_with="tensorboard", cpu=not torch.cuda.is_available()
-        )
-        chosen = [str(choose_run_dir(config, run_dir, resume)) if self.accelerator.is_main_process else ""]
-        if self.accelerator.num_processes > 1:
+        cpu = not torch.cuda.is_available()
+        # The processes agree on the run dir (main chooses) before the Accelerator, whose trackers need it.
+        state = PartialState(cpu=cpu)
+        chosen = [str(choose_run_dir(config, run_dir, resume)) if state.is_main_process else ""]
+        if state.num_processes > 1:
             broadcast_object_list(chosen)
         self.run_dir = Path(chosen[0])
-        self.accelerator.project_configuration.set_directories(str(self.run_dir))
+        self.accelerator = Accelerator(
+            mixed_precision=self.mixed_precision, log_with="tensorboard", project_dir=str(self.run_dir), cpu=cpu
+        )
         self.meta = run_meta(registry)
         self.config_yaml = config.to_yaml(meta=self.meta)
         self.results: list[StageResult] = []
@@ -357,7 +359,7 @@ class Trainer:
             scheduler.step()
             step += 1
             result.skipped_steps = bad_total
-            result.last_losses = {k: float(v) for k, v in losses.values.items()} | {"total": float(totals[-1])}
+            result.last_losses = {k: float(v.detach()) for k, v in losses.values.items()} | {"total": float(totals[-1])}
             elapsed = time.perf_counter() - began
             rate = (step - result.start_step) * samples_per_step / max(elapsed, 1e-9)
             if progress is not None:

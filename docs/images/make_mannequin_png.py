@@ -80,8 +80,8 @@ def _draw(ax: plt.Axes, verts: np.ndarray, faces: np.ndarray, colours: np.ndarra
     order = order[visible[order]]
     rgb = np.clip(colours[order] * shade[order, None], 0, 1)
     ax.add_collection(PolyCollection(tri[order][:, :, :2], facecolors=rgb, edgecolors=rgb, linewidths=0.15))
-    ax.set_xlim(-1.0, 1.0)
-    ax.set_ylim(-1.3, 0.65)
+    ax.set_xlim(-0.95, 0.95)
+    ax.set_ylim(-1.25, 0.6)
     ax.set_aspect("equal")
     ax.axis("off")
 
@@ -95,7 +95,7 @@ def main() -> None:
     face_part = template.vertex_part_labels[template.faces].mode(dim=1).values.numpy()
     colours = PART_COLOURS[face_part]
     poses = _poses(template)
-    fig, axes = plt.subplots(1, len(poses), figsize=(3.2 * len(poses), 4.2), dpi=110)
+    fig, axes = plt.subplots(1, len(poses), figsize=(2.4 * len(poses), 3.6), dpi=120)
     for ax, (title, params) in zip(axes, poses, strict=True):
         with torch.no_grad():
             verts = template.pose_vertices(params)[0].numpy()

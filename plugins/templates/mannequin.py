@@ -1,9 +1,10 @@
 """The ``mannequin`` template: the SMPL-X template over the project's own procedural body.
 
 The body (:mod:`lca_plugins.templates.mannequin_model`) is generated deterministically into a cache
-folder the first time it is needed, as ``<cache_dir>/mannequin-v<version>-seed<seed>/smplx/SMPLX_NEUTRAL.npz``,
-and then loaded exactly like a real SMPL-X file (through ``smplx.create``). Everything else, including
-anchors and skinning, is :class:`~lca_plugins.templates.smplx_model.SmplxTemplate`.
+folder the first time it is needed, as
+``<cache_dir>/mannequin-v<version>-seed<seed>/smplx/SMPLX_NEUTRAL.npz``, and then loaded exactly like a
+real SMPL-X file (through ``smplx.create``). Everything else, including anchors and skinning, is
+:class:`~lca_plugins.templates.smplx_model.SmplxTemplate`.
 """
 
 from __future__ import annotations

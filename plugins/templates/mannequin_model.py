@@ -54,9 +54,11 @@ GROUND_Y = -1.2
 
 NUM_JOINTS = 55
 SMPLX_PARENTS = np.array(
-    [-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 15, 15, 15]
-    + [20, 25, 26, 20, 28, 29, 20, 31, 32, 20, 34, 35, 20, 37, 38]
-    + [21, 40, 41, 21, 43, 44, 21, 46, 47, 21, 49, 50, 21, 52, 53],
+    [
+        *(-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 15, 15, 15),
+        *(20, 25, 26, 20, 28, 29, 20, 31, 32, 20, 34, 35, 20, 37, 38),
+        *(21, 40, 41, 21, 43, 44, 21, 46, 47, 21, 49, 50, 21, 52, 53),
+    ],
     dtype=np.int64,
 )
 """Parents of SMPL-X's 55 joints (pelvis..right_wrist 0-21, jaw 22, eyes 23-24, left hand 25-39 and
@@ -74,9 +76,23 @@ _LEFT_TO_RIGHT.update({25 + k: 40 + k for k in range(15)})
 _FINGERS = {
     "index": ((25, 26, 27), (0.085, 0.0, 0.026), (1.0, 0.0, 0.0), (0.040, 0.024, 0.022), 0.0085, 0.0070),
     "middle": ((28, 29, 30), (0.090, 0.0, 0.006), (1.0, 0.0, 0.0), (0.045, 0.028, 0.023), 0.0088, 0.0072),
-    "pinky": ((31, 32, 33), (0.077, -0.002, -0.030), (1.0, 0.0, -0.08), (0.031, 0.020, 0.020), 0.0072, 0.0060),
+    "pinky": (
+        (31, 32, 33),
+        (0.077, -0.002, -0.030),
+        (1.0, 0.0, -0.08),
+        (0.031, 0.020, 0.020),
+        0.0072,
+        0.0060,
+    ),
     "ring": ((34, 35, 36), (0.085, 0.0, -0.013), (1.0, 0.0, -0.03), (0.041, 0.026, 0.022), 0.0082, 0.0068),
-    "thumb": ((37, 38, 39), (0.020, -0.012, 0.022), (0.8, -0.15, 0.58), (0.040, 0.032, 0.028), 0.0110, 0.0085),
+    "thumb": (
+        (37, 38, 39),
+        (0.020, -0.012, 0.022),
+        (0.8, -0.15, 0.58),
+        (0.040, 0.032, 0.028),
+        0.0110,
+        0.0085,
+    ),
 }
 _SMPLX_TIP_NAMES = {"index": "index", "middle": "middle", "pinky": "pinky", "ring": "ring", "thumb": "thumb"}
 
@@ -86,7 +102,9 @@ def _smoothstep(x: np.ndarray) -> np.ndarray:
     return t * t * (3.0 - 2.0 * t)
 
 
-def _gauss(p: np.ndarray, centre: tuple[float, float, float], sigma: tuple[float, float, float]) -> np.ndarray:
+def _gauss(
+    p: np.ndarray, centre: tuple[float, float, float], sigma: tuple[float, float, float]
+) -> np.ndarray:
     d = (p - np.asarray(centre)) / np.asarray(sigma)
     return np.exp(-0.5 * (d**2).sum(-1))
 
@@ -165,8 +183,8 @@ def _tube(
         a, b, o1, o2 = prof[-1]
         ring(stations[-1] + cap[1] * np.sin(t), a * np.cos(t), b * np.cos(t), o1, o2)
     n_rings = len(rows)
-    a0, b0, o10, o20 = prof[0]
-    a1, b1, o11, o21 = prof[-1]
+    o10, o20 = prof[0, 2:]
+    o11, o21 = prof[-1, 2:]
     p_start = o + (stations[0] - cap[0]) * d + o10 * e1 + o20 * e2
     p_end = o + (stations[-1] + cap[1]) * d + o11 * e1 + o21 * e2
     verts = np.concatenate([*rows, p_start[None], p_end[None]])
@@ -266,7 +284,9 @@ def _left_parts() -> dict[str, _Part]:
          (0.69, 0.021, 0.029, -0.010, 0)],
         n_around=20, spacing=0.02, cap=(0.03, 0.015), cap_rings=3, exact=(0.075, 0.18, 0.44, 0.69),
     )  # fmt: skip
-    arm.weights = _skin_along(arm, [(9, 0, 0), (13, 0.075, 0.02), (16, 0.18, 0.04), (18, 0.44, 0.03), (20, 0.69, 0.012)])
+    arm.weights = _skin_along(
+        arm, [(9, 0, 0), (13, 0.075, 0.02), (16, 0.18, 0.04), (18, 0.44, 0.03), (20, 0.69, 0.012)]
+    )
     parts["left_arm"] = arm
     wrist = np.array([0.69, _h(1.40), -0.01])
     palm = _tube(
@@ -280,7 +300,10 @@ def _left_parts() -> dict[str, _Part]:
         starts = np.cumsum((0.0, *lengths))
         total = starts[-1] - 0.006
         keys = [(-0.004, r0 * 1.05, r0 * 1.1, 0, 0)]
-        keys += [(s, r0 + (r1 - r0) * s / total, (r0 + (r1 - r0) * s / total) * 1.08, 0, 0) for s in (starts[1], total)]
+        keys += [
+            (s, r0 + (r1 - r0) * s / total, (r0 + (r1 - r0) * s / total) * 1.08, 0, 0)
+            for s in (starts[1], total)
+        ]
         tube = _tube(
             f"left_{finger}", tuple(wrist + np.asarray(base)), direction, (0.0, 1.0, 0.0), keys,
             n_around=10, spacing=0.008, cap=(0.008, r1), cap_rings=3, exact=tuple(starts[:3]),
@@ -308,7 +331,8 @@ def _central_parts() -> dict[str, _Part]:
     Keys are written as (height, half-width, half-depth, 0, forward offset)."""
     torso = _tube(
         "torso", (0.0, _h(0.0), 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0),
-        _vertical([(0.86, 0.150, 0.095, 0, 0.0), (0.93, 0.165, 0.105, 0, -0.005), (1.00, 0.155, 0.100, 0, 0.0),
+        _vertical([
+         (0.86, 0.150, 0.095, 0, 0.0), (0.93, 0.165, 0.105, 0, -0.005), (1.00, 0.155, 0.100, 0, 0.0),
          (1.04, 0.142, 0.096, 0, 0.005), (1.10, 0.138, 0.096, 0, 0.008), (1.17, 0.148, 0.100, 0, 0.010),
          (1.25, 0.162, 0.106, 0, 0.012), (1.30, 0.170, 0.108, 0, 0.012), (1.37, 0.175, 0.098, 0, 0.006),
          (1.42, 0.160, 0.080, 0, 0.0)]),
@@ -324,7 +348,8 @@ def _central_parts() -> dict[str, _Part]:
     neck.weights = _skin_along(neck, [(9, 0, 0), (12, 1.44, 0.02), (15, 1.56, 0.02)])
     head = _tube(
         "head", (0.0, _h(0.0), 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0),
-        _vertical([(1.515, 0.030, 0.030, 0, 0.065), (1.54, 0.055, 0.065, 0, 0.035), (1.57, 0.068, 0.085, 0, 0.020),
+        _vertical([
+         (1.515, 0.030, 0.030, 0, 0.065), (1.54, 0.055, 0.065, 0, 0.035), (1.57, 0.068, 0.085, 0, 0.020),
          (1.60, 0.074, 0.095, 0, 0.012), (1.63, 0.077, 0.100, 0, 0.008), (1.66, 0.078, 0.100, 0, 0.003),
          (1.69, 0.068, 0.088, 0, 0.0)]),
         n_around=40, spacing=0.008, cap=(0.012, 0.028), cap_rings=6, exact=(1.585,),
@@ -333,7 +358,11 @@ def _central_parts() -> dict[str, _Part]:
     h = p[:, 1] - GROUND_Y
     # Face relief: nose, eye sockets, ears and lips, as smooth bumps (symmetric pairs for the sides).
     front = _smoothstep((p[:, 2] - 0.02) / 0.04)
-    nose = np.where(h > 1.60, _gauss(p, (0, _h(1.60), 0.1), (0.010, 0.030, 1e9)), _gauss(p, (0, _h(1.60), 0.1), (0.013, 0.010, 1e9)))
+    nose = np.where(
+        h > 1.60,
+        _gauss(p, (0, _h(1.60), 0.1), (0.010, 0.030, 1e9)),
+        _gauss(p, (0, _h(1.60), 0.1), (0.013, 0.010, 1e9)),
+    )
     bump = 0.022 * nose * front
     for sx in (1.0, -1.0):
         bump -= 0.008 * _gauss(p, (sx * 0.032, _h(1.632), 0.1), (0.013, 0.010, 1e9)) * front
@@ -376,7 +405,9 @@ class _Mesh:
 def _assemble() -> _Mesh:
     left = _left_parts()
     parts = {**_central_parts(), **left}
-    parts.update({n.replace("left_", "right_"): _mirror(p, n.replace("left_", "right_")) for n, p in left.items()})
+    parts.update(
+        {n.replace("left_", "right_"): _mirror(p, n.replace("left_", "right_")) for n, p in left.items()}
+    )
     names = list(parts)
     offsets, start = {}, 0
     for n in names:
@@ -428,13 +459,19 @@ def _shape_dirs(mesh: _Mesh) -> np.ndarray:
     is_head = np.isin(name, ["head", "left_eye", "right_eye"])
     d = np.zeros((len(p), 3, NUM_SHAPE))
     d[:, 1, 0] = 0.05 * h  # height: 5 % per unit, feet stay on the ground
-    girth = np.select([is_torso, is_arm | is_leg | (name == "neck"), is_hand, is_head], [0.12, 0.09, 0.03, 0.02], 0.0)
+    girth = np.select(
+        [is_torso, is_arm | is_leg | (name == "neck"), is_hand, is_head], [0.12, 0.09, 0.03, 0.02], 0.0
+    )
     d[:, :, 1] = girth[:, None] * radial
     d[:, 2, 2] = 0.03 * is_torso * (p[:, 2] > 0) * _gauss(p, (0, _h(1.07), 0), (0.12, 0.08, 1e9))  # belly
     upper = _smoothstep((h - 1.2) / 0.2)
-    d[:, 0, 3] = np.where(is_torso, 0.08 * p[:, 0] * upper, 0.0) + 0.02 * side * (is_arm | is_hand)  # shoulders
+    # Shoulder width.
+    d[:, 0, 3] = np.where(is_torso, 0.08 * p[:, 0] * upper, 0.0) + 0.02 * side * (is_arm | is_hand)
     lower = _smoothstep((1.02 - h) / 0.12)
-    d[:, 0, 4] = np.where(is_torso, 0.10 * p[:, 0] * lower, 0.0) + 0.012 * side * ((h < 1.0) & ~is_torso & ~is_arm & ~is_hand)
+    # Hip width.
+    d[:, 0, 4] = np.where(is_torso, 0.10 * p[:, 0] * lower, 0.0) + 0.012 * side * (
+        (h < 1.0) & ~is_torso & ~is_arm & ~is_hand
+    )
     d[:, 1, 5] = 0.04 * np.minimum(h, 0.88) / 0.88  # leg length: the body above the hips moves up
     centre = np.array([0.0, _h(1.62), 0.01])
     d[:, :, 6] = (0.08 * is_head)[:, None] * (p - centre)  # head size
@@ -457,9 +494,17 @@ def _expression_dirs(mesh: _Mesh, jaw_weight: np.ndarray) -> np.ndarray:
     for sx in (1.0, -1.0):
         corner = _gauss(p, (sx * 0.028, _h(1.565), 0.1), (0.012, 0.01, 1e9))[:, None] * m[:, 0:1]
         d[:, :, 1] += corner * np.array([sx * 0.004, 0.006, -0.002])  # smile
-        d[:, :, 4] += _gauss(p, (sx * 0.05, _h(1.58), 0.1), (0.015, 0.015, 1e9))[:, None] * m * [sx * 0.007, 0, 0.004]
-        d[:, :, 6 if sx > 0 else 7] += _gauss(p, (sx * 0.032, _h(1.645), 0.1), (0.014, 0.006, 1e9))[:, None] * m * [0, -0.004, 0]
-        d[:, :, 3] += _gauss(p, (sx * 0.018, _h(1.655), 0.1), (0.01, 0.008, 1e9))[:, None] * m * [-sx * 0.003, -0.003, 0]
+        d[:, :, 4] += (
+            _gauss(p, (sx * 0.05, _h(1.58), 0.1), (0.015, 0.015, 1e9))[:, None] * m * [sx * 0.007, 0, 0.004]
+        )
+        d[:, :, 6 if sx > 0 else 7] += (
+            _gauss(p, (sx * 0.032, _h(1.645), 0.1), (0.014, 0.006, 1e9))[:, None] * m * [0, -0.004, 0]
+        )
+        d[:, :, 3] += (
+            _gauss(p, (sx * 0.018, _h(1.655), 0.1), (0.01, 0.008, 1e9))[:, None]
+            * m
+            * [-sx * 0.003, -0.003, 0]
+        )
     d[:, 1, 2] = 0.005 * _gauss(p, (0, _h(1.66), 0.1), (0.05, 0.012, 1e9)) * on_face  # brow raise
     lips = _gauss(p, (0, _h(1.565), 0.1), (0.022, 0.01, 1e9)) * on_face
     d[:, 2, 5] = 0.008 * lips  # pucker
@@ -471,7 +516,9 @@ def _expression_dirs(mesh: _Mesh, jaw_weight: np.ndarray) -> np.ndarray:
 
 def _face_near(mesh: _Mesh, faces: np.ndarray, targets: np.ndarray) -> np.ndarray:
     """For each (x, y) target, the front-facing head face whose centroid is closest in x and y."""
-    head_faces = np.flatnonzero(np.isin(faces[:, 0], np.flatnonzero(np.array(mesh.names)[mesh.part] == "head")))
+    head_faces = np.flatnonzero(
+        np.isin(faces[:, 0], np.flatnonzero(np.array(mesh.names)[mesh.part] == "head"))
+    )
     cent = mesh.verts[faces[head_faces]].mean(1)
     head_faces, cent = head_faces[cent[:, 2] > 0.03], cent[cent[:, 2] > 0.03]
     dist = ((cent[None, :, :2] - targets[:, None, :]) ** 2).sum(-1)
@@ -482,7 +529,9 @@ def _landmarks(mesh: _Mesh, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     pts = []
     for sx in (-1.0, 1.0):
         pts += [(sx * x, 1.66) for x in np.linspace(0.055, 0.012, 5)]  # brows
-    pts += [(0.0, h) for h in np.linspace(1.645, 1.61, 4)] + [(x, 1.598) for x in np.linspace(-0.014, 0.014, 5)]
+    pts += [(0.0, h) for h in np.linspace(1.645, 1.61, 4)] + [
+        (x, 1.598) for x in np.linspace(-0.014, 0.014, 5)
+    ]
     for sx in (-1.0, 1.0):
         t = np.linspace(0, 2 * np.pi, 7)[:-1]
         pts += [(sx * 0.032 + 0.013 * np.cos(a), 1.632 + 0.005 * np.sin(a)) for a in t]  # eyes
@@ -515,7 +564,9 @@ def _semantic_vertices(mesh: _Mesh) -> dict[str, int]:
     out["rear"] = int(head[np.argmin(v[head, 0])])
     for side, s in (("left", "l"), ("right", "r")):
         for finger in _FINGERS:
-            out[f"{s}{_SMPLX_TIP_NAMES[finger]}"] = int(in_part(f"{side}_{finger}")[parts[f"{side}_{finger}"].end_pole])
+            out[f"{s}{_SMPLX_TIP_NAMES[finger]}"] = int(
+                in_part(f"{side}_{finger}")[parts[f"{side}_{finger}"].end_pole]
+            )
         foot = in_part(f"{side}_foot")
         x, y, z = v[foot].T
         inner = np.abs(x) < 0.095

@@ -64,7 +64,7 @@ class SmplxBodyConfig(ComponentConfig):
     """Fields shared by every SMPL-X-format template (anchors, Da-pose, coefficient counts)."""
 
     num_betas: int = 10
-    """Shape coefficients used (at most what the file has: 10 for v1.0 files and the mannequin, 300 for v1.1)."""
+    """Shape coefficients (at most what the file has: 10 in v1.0 files and the mannequin, 300 in v1.1)."""
     num_expression: int = 10
     """Expression coefficients used (10 for v1.0 files and the mannequin, up to 100 for v1.1)."""
     num_anchors: int = 2048
@@ -168,7 +168,7 @@ class SmplxTemplate(Template):
             )
 
     def _shaped_rest(self, betas: Tensor, expression: Tensor) -> tuple[Tensor, Tensor]:
-        """Zero-pose vertices ``[B, V, 3]`` and joints ``[B, J, 3]`` (expression moves joints too, as in smplx)."""
+        """Zero-pose vertices ``[B, V, 3]`` and joints ``[B, J, 3]`` (expression moves joints: smplx)."""
         self._check(betas, expression)
         v = self.v_template + skinning.blend_shapes(torch.cat([betas, expression], -1), self.shapedirs)
         return v, skinning.regress_joints(self.j_regressor, v)
@@ -193,7 +193,9 @@ class SmplxTemplate(Template):
 
     def joint_transforms(self, params: TemplateParams) -> Tensor:
         _, joints = self._shaped_rest(params.betas, params.expression)
-        target = skinning.skinning_transforms(skinning.pose_to_rotmats(params.full_pose()), joints, self.parents)
+        target = skinning.skinning_transforms(
+            skinning.pose_to_rotmats(params.full_pose()), joints, self.parents
+        )
         canonical = skinning.skinning_transforms(self._da_rotmats(joints.shape[0]), joints, self.parents)
         return skinning.translate(skinning.relative_transforms(target, canonical), params.transl)
 

@@ -1,0 +1,54 @@
+"""Settings of the synthetic-people generator, with per-layout defaults sized to build in about a minute."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Layout = Literal["wild-video", "studio"]
+
+GENERATOR_VERSION = 1
+"""Bumped whenever generated data changes for the same settings (part of the cache folder name)."""
+
+
+class SynthConfig(BaseModel):
+    """What to generate. ``None`` sizes take the layout's default (:data:`LAYOUT_DEFAULTS`)."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, validate_assignment=True)
+
+    layout: Layout = "wild-video"
+    """Store layout: monocular clips (``wild-video``) or calibrated multi-view captures (``studio``)."""
+    identities: int | None = Field(default=None, ge=1)
+    """Number of people; one clip (wild-video) or one capture (studio) each."""
+    frames: int | None = Field(default=None, ge=1)
+    """Frames per clip or capture."""
+    cameras: int | None = Field(default=None, ge=1)
+    """Cameras of the studio ring (wild-video always has one moving camera)."""
+    resolution: int | None = Field(default=None, ge=16)
+    """Square image side in pixels."""
+    seed: int = 0
+    """Everything (people, motions, cameras, backgrounds, noise) is a function of this seed."""
+    codec: Literal["zstd", "jpeg", "webp"] = "zstd"
+    """Image codec of the store (lossless zstd, or lossy JPEG/WebP inside Zarr)."""
+    fps: float = 10.0
+    """Frame rate of the generated motion (stored as the groups' ``fps``)."""
+    num_anchors: int = 5000
+    """Body anchors of the mannequin template the people are built on (one surface Gaussian each)."""
+    num_head_anchors: int = 2500
+    """Head anchors (denser than the body, so faces stay readable in face crops)."""
+
+    def resolved(self) -> SynthConfig:
+        """A copy with every ``None`` size replaced by the layout's default."""
+        defaults = LAYOUT_DEFAULTS[self.layout]
+        sizes = {k: defaults[k] if getattr(self, k) is None else getattr(self, k) for k in defaults}
+        if self.layout == "wild-video":
+            sizes["cameras"] = 1
+        return self.model_copy(update=sizes)
+
+
+LAYOUT_DEFAULTS: dict[str, dict[str, int]] = {
+    "wild-video": {"identities": 16, "frames": 8, "cameras": 1, "resolution": 128},
+    "studio": {"identities": 4, "frames": 6, "cameras": 8, "resolution": 192},
+}
+"""Default sizes; both layouts together build in about a minute on 2 CPU cores (see docs/data.md)."""
