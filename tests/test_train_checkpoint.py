@@ -7,20 +7,34 @@ from pathlib import Path
 
 import pytest
 import torch
+from train_toy import toy_config, toy_registry
 
 from lca.train import checkpoint as ckpt
-from train_toy import toy_config, toy_registry
 
 
 def _save(directory: Path, step: int, model: torch.nn.Module, *, final: bool = False, config=None) -> Path:
     optimizer = torch.optim.AdamW(model.parameters(), lr=0.1)
     model(torch.ones(1, 3)).sum().backward()
     optimizer.step()
-    state = {"step": step, "optimizer": optimizer.state_dict(), "rng": ckpt.capture_rng_state(), "bad_steps": 0}
+    state = {
+        "step": step,
+        "optimizer": optimizer.state_dict(),
+        "rng": ckpt.capture_rng_state(),
+        "bad_steps": 0,
+    }
     signature = ckpt.model_signature(config) if config is not None else {}
-    meta = {"stage": "fit", "stage_index": 0, "step": step, "final": final, "pipeline": "toy", "signature": signature}
+    meta = {
+        "stage": "fit",
+        "stage_index": 0,
+        "step": step,
+        "final": final,
+        "pipeline": "toy",
+        "signature": signature,
+    }
     name = ckpt.FINAL if final else ckpt.step_name(step)
-    return ckpt.save_checkpoint(directory, name, model=model, state=state, ema=None, config_yaml="x: 1\n", meta=meta)
+    return ckpt.save_checkpoint(
+        directory, name, model=model, state=state, ema=None, config_yaml="x: 1\n", meta=meta
+    )
 
 
 def test_round_trip_and_weights_only_state(tmp_path: Path) -> None:
@@ -31,7 +45,10 @@ def test_round_trip_and_weights_only_state(tmp_path: Path) -> None:
     assert (found.stage, found.step, found.final) == ("fit", 2, False)
     other = torch.nn.Linear(3, 2)
     ckpt.load_weights(found, other)
-    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), other.state_dict().values()))
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(model.state_dict().values(), other.state_dict().values(), strict=True)
+    )
     state = ckpt.load_state(found)  # torch.load(weights_only=True) inside
     assert state["step"] == 2 and "exp_avg" in state["optimizer"]["state"][0]
 
@@ -50,7 +67,7 @@ def test_corrupt_checkpoint_is_refused_and_the_previous_one_used(tmp_path: Path)
     newest = _save(tmp_path, 4, model)
     weights = newest / ckpt.MODEL_FILE
     weights.write_bytes(weights.read_bytes()[:-7])  # truncated
-    with pytest.raises(ckpt.CorruptCheckpointError, match="model.safetensors is corrupt or truncated"):
+    with pytest.raises(ckpt.CorruptCheckpointError, match=r"model\.safetensors is corrupt or truncated"):
         ckpt.verify(newest)
     with pytest.warns(UserWarning, match="step-000004.*Using the previous checkpoint"):
         found = ckpt.find_latest(tmp_path)

@@ -87,7 +87,7 @@ def _output(driven: torch.Tensor) -> ModelOutput:
 
 
 class _Batch:
-    class targets:  # noqa: N801 - mimics Batch.targets
+    class targets:
         images = _images(0.5)
         masks = torch.ones(1, 2, 1, 4, 4)
         valid = torch.tensor([[True, True]])

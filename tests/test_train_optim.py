@@ -6,10 +6,10 @@ import math
 
 import pytest
 import torch
+from train_toy import ToyModel
 
 from lca.errors import LcaError
 from lca.train.optim import build_optimizer, build_scheduler, warmup_cosine
-from train_toy import ToyModel
 
 
 def _lr_of(optimizer: torch.optim.Optimizer, parameter: torch.nn.Parameter) -> dict:
@@ -61,5 +61,5 @@ def test_a_parameter_without_depth_is_named() -> None:
             depths.pop("head.weight")
             return depths, top
 
-    with pytest.raises(LcaError, match="no depth for 1 parameters: head.weight"):
+    with pytest.raises(LcaError, match=r"no depth for 1 parameters: head\.weight"):
         build_optimizer(Partial(4), lr=0.1, weight_decay=0.0, layer_decay=1.0)

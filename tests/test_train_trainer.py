@@ -14,18 +14,22 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
+from train_toy import toy_config, toy_factory, toy_registry
 
 from lca.train import TrainingError, TrainingInterrupted, train
 from lca.train import checkpoint as ckpt
-from train_toy import toy_config, toy_factory, toy_registry
 
 SCRIPT = Path(__file__).parent / "train_toy.py"
 
 
-def _run(run_dir: Path, overrides: list[str] = (), *, stage: str | None = "fit", resume: bool = False) -> Path:
+def _run(
+    run_dir: Path, overrides: list[str] = (), *, stage: str | None = "fit", resume: bool = False
+) -> Path:
     registry = toy_registry()
     config = toy_config(registry, run_dir.parent, list(overrides))
-    return train(config, stage=stage, resume=resume, run_dir=run_dir, registry=registry, model_factory=toy_factory)
+    return train(
+        config, stage=stage, resume=resume, run_dir=run_dir, registry=registry, model_factory=toy_factory
+    )
 
 
 def _final(run_dir: Path, stage: str = "fit") -> dict[str, torch.Tensor]:
@@ -46,7 +50,10 @@ def _subprocess(run_dir: Path, *args: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(SCRIPT.parent) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     return subprocess.Popen(
         [sys.executable, str(SCRIPT), "--run-dir", str(run_dir), *args],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -61,7 +68,11 @@ def straight(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_straight_run_writes_outputs(straight: Path) -> None:
     metrics = _metrics(straight)["stages"]["fit"]
     assert metrics["status"] == "done" and metrics["steps"] == 6 and metrics["skipped_steps"] == 0
-    assert sorted(p.name for p in (straight / "checkpoints" / "fit").iterdir()) == ["final", "step-000002", "step-000004"]
+    assert sorted(p.name for p in (straight / "checkpoints" / "fit").iterdir()) == [
+        "final",
+        "step-000002",
+        "step-000004",
+    ]
     assert (straight / "previews" / "fit" / "step-000006.png").is_file()
     assert list((straight / "tensorboard").glob("events.out.tfevents.*"))
     resolved = (straight / "config.yaml").read_text()
@@ -133,7 +144,9 @@ def test_too_many_non_finite_steps_in_a_row_abort(tmp_path: Path) -> None:
 def test_resuming_with_another_pipeline_names_the_slots(straight: Path, tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     shutil.copytree(straight, run_dir)
-    with pytest.raises(ckpt.CheckpointMismatchError, match="encoder: checkpoint has toy, this run has toy-other"):
+    with pytest.raises(
+        ckpt.CheckpointMismatchError, match="encoder: checkpoint has toy, this run has toy-other"
+    ):
         _run(run_dir, ["encoder=toy-other"], resume=True)
 
 
@@ -154,8 +167,20 @@ def test_fresh_run_refuses_a_run_dir_with_checkpoints(straight: Path) -> None:
 def _torchrun(run_dir: Path, report: Path) -> subprocess.CompletedProcess:
     torchrun = Path(sys.executable).with_name("torchrun")
     env = {**os.environ, "PYTHONPATH": str(SCRIPT.parent) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    command = [str(torchrun), "--standalone", "--nproc_per_node", "2", str(SCRIPT), "--run-dir", str(run_dir),
-               "--stage", "fit", "--report", str(report), "encoder.check_sync=true"]
+    command = [
+        str(torchrun),
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        str(SCRIPT),
+        "--run-dir",
+        str(run_dir),
+        "--stage",
+        "fit",
+        "--report",
+        str(report),
+        "encoder.check_sync=true",
+    ]
     return subprocess.run(command, env=env, capture_output=True, text=True)
 
 

@@ -1,6 +1,7 @@
 """A tiny model honouring :class:`lca.train.protocol.TrainableModel` and a tiny in-memory dataset, registered
-at runtime in a fresh :class:`Registry`, for the trainer's tests. Also a script (``python tests/train_toy.py``)
-so that tests can run training in a subprocess (signals, SIGKILL, torchrun with 2 processes)."""
+at runtime in a fresh :class:`Registry`, for the trainer's tests. Also a script
+(``python tests/train_toy.py``) so that tests can run training in a subprocess (signals, SIGKILL,
+torchrun with 2 processes)."""
 
 from __future__ import annotations
 
@@ -186,7 +187,9 @@ def toy_registry() -> Registry:
     return registry
 
 
-def toy_config(registry: Registry, output_dir: Path, overrides: list[str] = (), **stage: Any) -> PipelineConfig:
+def toy_config(
+    registry: Registry, output_dir: Path, overrides: list[str] = (), **stage: Any
+) -> PipelineConfig:
     """One stage ``fit`` (``stage`` fields override) plus a stage ``tune`` initialised from it."""
     raw = {
         "name": "toy",
@@ -195,12 +198,36 @@ def toy_config(registry: Registry, output_dir: Path, overrides: list[str] = (), 
             "data": {"toy": {"type": "toy"}},
         },
         "loss": {"lpips": 0.0, "ramp_steps": 2},
-        "run": {"output_dir": str(output_dir), "deterministic": True, "checkpoint_every": 2, "keep_last": 2,
-                "log_every": 1, "preview_every": 3, "max_bad_steps": 3},
+        "run": {
+            "output_dir": str(output_dir),
+            "deterministic": True,
+            "checkpoint_every": 2,
+            "keep_last": 2,
+            "log_every": 1,
+            "preview_every": 3,
+            "max_bad_steps": 3,
+        },
         "schedule": [
-            {"name": "fit", "data": "toy", "steps": 6, "lr": 0.05, "warmup_steps": 1, "batch_size": 2, **stage},
-            {"name": "tune", "data": "toy", "steps": 2, "lr": 0.01, "warmup_steps": 0, "batch_size": 2,
-             "init_from": "fit", "freeze": ["encoder"], "layer_decay": 0.5},
+            {
+                "name": "fit",
+                "data": "toy",
+                "steps": 6,
+                "lr": 0.05,
+                "warmup_steps": 1,
+                "batch_size": 2,
+                **stage,
+            },
+            {
+                "name": "tune",
+                "data": "toy",
+                "steps": 2,
+                "lr": 0.01,
+                "warmup_steps": 0,
+                "batch_size": 2,
+                "init_from": "fit",
+                "freeze": ["encoder"],
+                "layer_decay": 0.5,
+            },
         ],
     }
     return resolve_raw(raw, "toy", list(overrides), registry)
@@ -221,19 +248,26 @@ def main() -> None:
     registry = toy_registry()
     config = toy_config(registry, args.run_dir.parent, args.overrides)
     try:
-        train(config, stage=args.stage, resume=args.resume, run_dir=args.run_dir, registry=registry,
-              model_factory=toy_factory)
+        train(
+            config,
+            stage=args.stage,
+            resume=args.resume,
+            run_dir=args.run_dir,
+            registry=registry,
+            model_factory=toy_factory,
+        )
     except LcaError as error:  # as the lca CLI does: the message, no traceback, the error's exit code
         print(f"Error: {error}", file=sys.stderr)
         sys.exit(error.exit_code)
     if args.report is not None:
-        import torch.distributed as dist
-
-        rank = dist.get_rank() if dist.is_initialized() else 0
-        world = dist.get_world_size() if dist.is_initialized() else 1
+        rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
         weights = {k: v.tolist() for k, v in BUILT[-1].state_dict().items() if v.dtype.is_floating_point}
-        report = {"world": world, "sync": [r for m in BUILT for r in m.sync_records],
-                  "indices": BUILT[0].seen_indices, "weights": weights}
+        report = {
+            "world": world,
+            "sync": [r for m in BUILT for r in m.sync_records],
+            "indices": BUILT[0].seen_indices,
+            "weights": weights,
+        }
         (args.report.parent / f"{args.report.name}.rank{rank}.json").write_text(json.dumps(report))
     end_process(0)
 

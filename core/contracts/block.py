@@ -1,6 +1,9 @@
 """The ``block`` kind: one layer of the backbone that mixes image tokens and geometry tokens.
 
-Context passed at construction: ``dim`` (int), the token width shared by image and geometry tokens.
+Context passed at construction: ``dim`` (int), the token width shared by image and geometry tokens;
+``last`` (bool), True for the backbone's final block. Nothing reads the final block's image tokens, so a
+block built with ``last=True`` skips its image-token update and returns the input image tokens (as SD3's
+``context_pre_only``); otherwise those weights would never receive a gradient.
 
 Shapes: ``image_tokens [B, V, P, C]`` (``V`` reference views of ``P`` patch tokens each), ``geometry_tokens
 [B, N, C]`` (one per template anchor), ``view_mask [B, V]`` bool, True = a real view, False = padding

@@ -1,10 +1,11 @@
 """The training objective of the LCA method (DESIGN.md, method step 7), weighted by :class:`LossOptions`:
 
-``total = l1 * (L1(driven) + canonical * L1(canonical)) + lpips * (LPIPS(driven) + canonical * LPIPS(canonical))
+``total = l1 * (L1(driven) + canonical * L1(canonical))
++ lpips * (LPIPS(driven) + canonical * LPIPS(canonical))
 + mask * (A(driven) + canonical * A(canonical)) + r(step) * (acap * ACAP + asap * ASAP + kl * KL)``
 
 where ``A`` is the alpha-vs-mask loss and ``r`` the linear ramp over ``ramp_steps``. A term whose weight
-is 0 is neither computed nor logged; LPIPS weights are loaded only when its weight is positive.
+is 0 is neither computed nor logged (a ramped one is); LPIPS weights load only when its weight is > 0.
 """
 
 from __future__ import annotations
@@ -53,17 +54,19 @@ class Objective:
         return self
 
     def __call__(self, output: ModelOutput, batch: Any, step: int) -> LossTerms:
-        """``batch`` is a :class:`lca.data.sample.Batch`; only ``batch.targets`` (images, masks, valid) is read."""
+        """``batch`` is a :class:`lca.data.sample.Batch`; only ``batch.targets`` is read."""
         o = self.options
         targets = batch.targets
         image, mask, valid = targets.images, targets.masks, targets.valid
         values: dict[str, Tensor] = {}
         weights: dict[str, float] = {}
 
-        def add(name: str, weight: float, compute: Any) -> None:
+        def add(name: str, weight: float, compute: Any, ramp: float = 1.0) -> None:
+            # Computed whenever configured, even while ramped to 0: parameters that only a regulariser reaches
+            # must still get a (zero) gradient, or DDP reports them unused.
             if weight > 0:
                 values[name] = compute()
-                weights[name] = weight
+                weights[name] = weight * ramp
 
         renders = [("driven", output.driven, output.driven_alpha, 1.0)]
         if output.canonical is not None and o.canonical > 0:
@@ -72,21 +75,35 @@ class Objective:
             add(f"{prefix}/l1", o.l1 * scale, lambda r=render: terms.masked_l1(r, image, mask, valid))
             if self.lpips is not None:
                 lpips = self.lpips
-                add(f"{prefix}/lpips", o.lpips * scale, lambda r=render: terms.lpips_loss(lpips, r, image, mask, valid))
+                add(
+                    f"{prefix}/lpips",
+                    o.lpips * scale,
+                    lambda r=render, net=lpips: terms.lpips_loss(net, r, image, mask, valid),
+                )
             if alpha is not None:
                 add(f"{prefix}/mask", o.mask * scale, lambda a=alpha: terms.mask_loss(a, mask, valid))
 
         ramp = terms.linear_ramp(step, o.ramp_steps)
         parts = output.part_labels
-        add("acap", o.acap * ramp, lambda: terms.acap_loss(output.offsets, parts, self.part_weights, o.acap_threshold))
-        add("asap", o.asap * ramp, lambda: terms.asap_loss(output.scales, parts, self.part_weights, o.asap_threshold))
+        add(
+            "acap",
+            o.acap,
+            lambda: terms.acap_loss(output.offsets, parts, self.part_weights, o.acap_threshold),
+            ramp,
+        )
+        add(
+            "asap",
+            o.asap,
+            lambda: terms.asap_loss(output.scales, parts, self.part_weights, o.asap_threshold),
+            ramp,
+        )
         for name, value in output.regularization.items():
             if name not in REGULARIZATION_WEIGHTS:
                 raise ValueError(
                     f"the model returned a regularization term '{name}' that the loss config cannot weigh; "
                     f"known terms: {', '.join(REGULARIZATION_WEIGHTS)}"
                 )
-            add(name, getattr(o, name) * ramp, lambda v=value: v)
+            add(name, getattr(o, name), lambda v=value: v, ramp)
 
         total = sum((weights[k] * v for k, v in values.items()), start=output.driven.new_zeros(()))
         return LossTerms(total=total, values=values, weights=weights)

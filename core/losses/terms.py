@@ -29,7 +29,7 @@ def masked_l1(pred: Tensor, target: Tensor, mask: Tensor, valid: Tensor) -> Tens
 
 
 def mask_loss(alpha: Tensor, mask: Tensor, valid: Tensor) -> Tensor:
-    """Mean ``|alpha - mask|`` over all pixels of the valid views: silhouettes match, background stays empty."""
+    """Mean ``|alpha - mask|`` over all pixels of the valid views: silhouettes match, no haze."""
     weight = _view_weights(valid, mask).expand_as(mask)
     return (weight * (alpha - mask).abs()).sum() / weight.sum().clamp(min=1e-8)
 
@@ -62,7 +62,7 @@ def _per_part_mean(per_gaussian: Tensor, parts: Tensor, part_weights: Tensor) ->
 
 
 def acap_loss(offsets: Tensor, parts: Tensor, part_weights: Tensor, threshold: float) -> Tensor:
-    """As-close-as-possible: ``mean(w_part * relu(|offset| - threshold))``, Gaussians stay near their anchor."""
+    """As-close-as-possible: ``mean(w_part * relu(|offset| - threshold))``: stay near the anchor."""
     return _per_part_mean(torch.relu(offsets.norm(dim=-1) - threshold), parts, part_weights)
 
 

@@ -98,7 +98,7 @@ class AvatarModel(nn.Module):
         self.geometry = GeometryTokens(width, config.model.fourier_bands, num_parts=len(PART_NAMES))
         block_slot = config.slots["block"]
         self.backbone = Backbone(
-            lambda: build(block_slot, dim=width), config.model.depth, width, config.model.grad_checkpointing
+            lambda last: build(block_slot, dim=width, last=last), config.model.depth, width, config.model.grad_checkpointing
         )
         self.drivers = nn.ModuleDict({name: build(slot) for name, slot in config.drivers.items()})
         driver_dim = sum(driver.out_dim for driver in self.drivers.values())

@@ -15,20 +15,21 @@ from lca.contracts.block import Block
 class Backbone(nn.Module):
     """``depth`` blocks applied in turn, then a LayerNorm on the geometry tokens.
 
-    ``block_factory`` builds one fresh block (e.g. ``lambda: registry_class(config, dim=dim)``); it is called
-    ``depth`` times so blocks do not share weights. With ``grad_checkpointing`` each block's activations are
+    ``block_factory(last)`` builds one fresh block (e.g. ``lambda last: cls(config, dim=dim, last=last)``),
+    with ``last=True`` for the final one (see the block contract); it is called ``depth`` times so blocks do
+    not share weights. With ``grad_checkpointing`` each block's activations are
     recomputed in the backward pass instead of stored (training only; eval runs plainly).
     """
 
     def __init__(
-        self, block_factory: Callable[[], Block], depth: int, dim: int, grad_checkpointing: bool = False
+        self, block_factory: Callable[[bool], Block], depth: int, dim: int, grad_checkpointing: bool = False
     ) -> None:
         super().__init__()
         if depth < 1:
             raise ValueError(f"Backbone: depth must be >= 1, got {depth}")
         self.dim = dim
         self.grad_checkpointing = grad_checkpointing
-        self.blocks = nn.ModuleList(block_factory() for _ in range(depth))
+        self.blocks = nn.ModuleList(block_factory(i == depth - 1) for i in range(depth))
         self.norm = nn.LayerNorm(dim)
 
     @property

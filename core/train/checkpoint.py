@@ -86,7 +86,7 @@ class Checkpoint:
 # ------------------------------------------------------------------------------------------ signature
 def model_signature(config: Any) -> dict[str, str]:
     """What must agree for weights to be reused: every model slot's component type, the driver set and
-    the shared model dimensions (``model.*``). Dataset slots do not count (another stage may read other data)."""
+    the shared model dimensions (``model.*``). Dataset slots do not count (stages read other data)."""
     data = config.to_dict()
     signature = {}
     for slot, body in data["slots"].items():
@@ -114,8 +114,9 @@ def check_compatible(checkpoint: Checkpoint, config: Any) -> None:
     ]
     if differing:
         raise CheckpointMismatchError(
-            f"Checkpoint {checkpoint.path} was written by pipeline '{checkpoint.meta.get('pipeline')}' with other "
-            f"components than pipeline '{config.name}'; differing slots:\n" + "\n".join(differing)
+            f"Checkpoint {checkpoint.path} was written by pipeline "
+            f"'{checkpoint.meta.get('pipeline')}' with other components "
+            f"than pipeline '{config.name}'; differing slots:\n" + "\n".join(differing)
         )
 
 
@@ -126,8 +127,13 @@ def capture_rng_state() -> dict[str, Any]:
     version, internal, gauss = random.getstate()
     state: dict[str, Any] = {
         "torch": torch.get_rng_state(),
-        "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(position),
-                  "has_gauss": int(has_gauss), "cached": float(cached)},
+        "numpy": {
+            "kind": kind,
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": int(position),
+            "has_gauss": int(has_gauss),
+            "cached": float(cached),
+        },
         "python": {"version": version, "internal": list(internal), "gauss": gauss},
     }
     if torch.cuda.is_available():
@@ -138,7 +144,9 @@ def capture_rng_state() -> dict[str, Any]:
 def restore_rng_state(state: Mapping[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     n = state["numpy"]
-    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"]))
+    np.random.set_state(
+        (n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"])
+    )
     p = state["python"]
     random.setstate((p["version"], tuple(p["internal"]), p["gauss"]))
     if "cuda" in state and torch.cuda.is_available():
@@ -242,21 +250,25 @@ def verify(path: Path) -> Checkpoint:
             raise CorruptCheckpointError(f"Checkpoint {path} is missing {file}.")
         if _sha256(path / file) != digest:
             raise CorruptCheckpointError(
-                f"Checkpoint {path}: {file} is corrupt or truncated (its sha256 differs from the one recorded "
-                f"when it was written); refusing it."
+                f"Checkpoint {path}: {file} is corrupt or truncated (its sha256 differs from the "
+                f"one recorded when it was written); refusing it."
             )
     if MODEL_FILE not in meta.get("files", {}):
         raise CorruptCheckpointError(f"Checkpoint {path} records no {MODEL_FILE}.")
-    return Checkpoint(path, str(meta["stage"]), int(meta["stage_index"]), int(meta["step"]), bool(meta["final"]), meta)
+    return Checkpoint(
+        path, str(meta["stage"]), int(meta["stage_index"]), int(meta["step"]), bool(meta["final"]), meta
+    )
 
 
 def _candidates(root: Path) -> list[Path]:
-    """Checkpoint directories at ``root`` itself or up to two levels below it (run, stage or checkpoints dir)."""
+    """Checkpoint directories at ``root`` itself or up to three levels below it (run or stage dir)."""
     if (root / META_FILE).exists():
         return [root]
     found = []
     for pattern in ("*", "*/*", "*/*/*"):
-        found += [p for p in root.glob(pattern) if p.is_dir() and (_STEP_DIR.match(p.name) or p.name == FINAL)]
+        found += [
+            p for p in root.glob(pattern) if p.is_dir() and (_STEP_DIR.match(p.name) or p.name == FINAL)
+        ]
     return found
 
 
@@ -307,11 +319,15 @@ def load_weights(checkpoint: Checkpoint, model: nn.Module, *, ema: bool = False)
     try:
         load_model(model, str(checkpoint.path / file), strict=True)
     except RuntimeError as error:
-        raise CheckpointError(f"Checkpoint {checkpoint.path / file} does not fit this model: {error}") from error
+        raise CheckpointError(
+            f"Checkpoint {checkpoint.path / file} does not fit this model: {error}"
+        ) from error
 
 
 def load_state(checkpoint: Checkpoint) -> dict[str, Any]:
     """The optimizer/scheduler/RNG/step state, loaded with ``weights_only=True``."""
     if STATE_FILE not in checkpoint.meta["files"]:
-        raise CheckpointError(f"Checkpoint {checkpoint.path} holds weights only (no {STATE_FILE}); it cannot resume.")
+        raise CheckpointError(
+            f"Checkpoint {checkpoint.path} holds weights only (no {STATE_FILE}); it cannot resume."
+        )
     return torch.load(checkpoint.path / STATE_FILE, weights_only=True, map_location="cpu")

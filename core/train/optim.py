@@ -59,7 +59,9 @@ def group_parameters(
     ]
 
 
-def build_optimizer(model: nn.Module, lr: float, weight_decay: float, layer_decay: float) -> torch.optim.AdamW:
+def build_optimizer(
+    model: nn.Module, lr: float, weight_decay: float, layer_decay: float
+) -> torch.optim.AdamW:
     """AdamW over :func:`group_parameters`; each group records ``depth``, ``lr_scale`` and ``name``."""
     depths, top = model.layer_depths()  # type: ignore[operator]
     parameters = dict(model.named_parameters())

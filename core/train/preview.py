@@ -22,7 +22,7 @@ def _fit(image: Tensor, size: tuple[int, int]) -> Tensor:
 
 
 def error_map(pred: Tensor, target: Tensor) -> Tensor:
-    """Per-pixel mean absolute error ``[3, H, W] -> [3, H, W]`` as a heat colour: black (0) -> red -> yellow (>= 0.5)."""
+    """Per-pixel mean absolute error ``[3, H, W] -> [3, H, W]`` as heat: black 0, red, yellow >= 0.5."""
     error = (pred - target).abs().mean(dim=0).mul(2.0).clamp(0, 1)
     return torch.stack([error.mul(2).clamp(max=1), (error * 2 - 1).clamp(min=0), torch.zeros_like(error)])
 
@@ -33,7 +33,9 @@ def preview_grid(output: ModelOutput, batch: Any) -> Tensor:
     valid = batch.targets.valid[0].cpu()
     references = batch.references.images[0].detach().float().cpu()
     driven = output.driven[0].detach().float().cpu().clamp(0, 1)
-    canonical = output.canonical[0].detach().float().cpu().clamp(0, 1) if output.canonical is not None else None
+    canonical = (
+        output.canonical[0].detach().float().cpu().clamp(0, 1) if output.canonical is not None else None
+    )
     size = tuple(targets.shape[-2:])
     tiles = []
     for m in range(targets.shape[0]):

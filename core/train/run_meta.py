@@ -23,7 +23,11 @@ def git_commit(path: Path | None = None) -> str | None:
     where = path or Path(__file__).resolve().parents[2]
     try:
         result = subprocess.run(
-            ["git", "-C", str(where), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=False
+            ["git", "-C", str(where), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
         )
     except (OSError, subprocess.SubprocessError):
         return None
@@ -39,6 +43,7 @@ def run_meta(registry: Any) -> dict[str, Any]:
         "torch": str(torch.__version__),
         "accelerate": _version("accelerate"),
         "plugins": [
-            {"name": p.name, "origin": p.origin, "version": p.version} for p in getattr(registry, "plugins", [])
+            {"name": p.name, "origin": p.origin, "version": p.version}
+            for p in getattr(registry, "plugins", [])
         ],
     }

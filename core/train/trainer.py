@@ -98,7 +98,9 @@ def resolve_mixed_precision(requested: str) -> str:
     elif requested == "bf16" and cuda and not torch.cuda.is_bf16_supported():
         fallback = "this GPU has no bf16"
     if fallback:
-        warnings.warn(f"run.mixed_precision={requested}: {fallback}; training in full precision.", stacklevel=2)
+        warnings.warn(
+            f"run.mixed_precision={requested}: {fallback}; training in full precision.", stacklevel=2
+        )
         return "no"
     return requested
 
@@ -112,7 +114,7 @@ def load_factory(target: str = DEFAULT_MODEL_FACTORY) -> ModelFactory:
 
 
 def build_dataset(config: PipelineConfig, stage: StageConfig, registry: Registry) -> Any:
-    """The stage's dataset: its ``data`` slot with the stage's view counts, the train split and the run seed."""
+    """The stage's dataset: its ``data`` slot with the stage's view counts, train split, run seed."""
     slot = config.data[stage.data]
     updates = {
         "split": "train",
@@ -132,7 +134,9 @@ def freeze(model: nn.Module, prefixes: list[str]) -> None:
         matched = [n for n in names if n == prefix or n.startswith(prefix.rstrip(".") + ".")]
         if not matched:
             tops = sorted({n.split(".")[0] for n in names})
-            raise TrainingError(f"freeze prefix '{prefix}' matches no parameter; top-level modules: {', '.join(tops)}")
+            raise TrainingError(
+                f"freeze prefix '{prefix}' matches no parameter; top-level modules: {', '.join(tops)}"
+            )
         for name, parameter in model.named_parameters():
             if name in matched:
                 parameter.requires_grad_(False)
@@ -140,13 +144,15 @@ def freeze(model: nn.Module, prefixes: list[str]) -> None:
 
 def choose_run_dir(config: PipelineConfig, run_dir: Path | None, resume: bool) -> Path:
     """``run_dir`` if given; else ``<run.output_dir>/<pipeline>/<timestamp>`` (new) or the newest one there
-    that holds checkpoints (``resume``). A fresh run never writes into a folder that already has checkpoints."""
+    that holds checkpoints (``resume``). A fresh run never reuses a folder with checkpoints."""
     if run_dir is None:
         base = Path(config.run.output_dir) / config.name
         if resume:
             runs = sorted(p for p in base.glob("*") if (p / "checkpoints").is_dir()) if base.is_dir() else []
             if not runs:
-                raise TrainingError(f"--resume: no earlier run of '{config.name}' with checkpoints under {base}.")
+                raise TrainingError(
+                    f"--resume: no earlier run of '{config.name}' with checkpoints under {base}."
+                )
             return runs[-1]
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         run_dir, n = base / stamp, 1
@@ -156,7 +162,7 @@ def choose_run_dir(config: PipelineConfig, run_dir: Path | None, resume: bool) -
         return run_dir
     if not resume and (run_dir / "checkpoints").is_dir() and any((run_dir / "checkpoints").iterdir()):
         raise TrainingError(
-            f"{run_dir} already holds checkpoints: pass --resume to continue that run, or choose another run dir."
+            f"{run_dir} already holds checkpoints: pass --resume to continue it, or choose another run dir."
         )
     return run_dir
 
@@ -194,7 +200,10 @@ class Trainer:
             broadcast_object_list(chosen)
         self.run_dir = Path(chosen[0])
         self.accelerator = Accelerator(
-            mixed_precision=self.mixed_precision, log_with="tensorboard", project_dir=str(self.run_dir), cpu=cpu
+            mixed_precision=self.mixed_precision,
+            log_with="tensorboard",
+            project_dir=str(self.run_dir),
+            cpu=cpu,
         )
         self.meta = run_meta(registry)
         self.config_yaml = config.to_yaml(meta=self.meta)
@@ -239,8 +248,8 @@ class Trainer:
             if found is None:
                 raise TrainingError(
                     f"Stage '{stage.name}' starts from the final weights of stage '{stage.init_from}', but "
-                    f"{self.run_dir} has none. Train '{stage.init_from}' first in this run dir (or --resume the run "
-                    f"that has it), or set schedule.{stage.name}.init_from=PATH to a checkpoint."
+                    f"{self.run_dir} has none. Train '{stage.init_from}' first in this run dir (or --resume "
+                    f"the run that has it), or set schedule.{stage.name}.init_from=PATH to a checkpoint."
                 )
             return found
         return ckpt.resolve(stage.init_from)
@@ -295,21 +304,34 @@ class Trainer:
         def save(name: str, *, final: bool) -> Path:
             path = self.stage_dir(stage.name) / name
             if self.main:
-                state = None if final else {
-                    "step": step,
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "rng": ckpt.capture_rng_state(),
-                    "bad_steps": bad_total,
-                }
+                state = (
+                    None
+                    if final
+                    else {
+                        "step": step,
+                        "optimizer": optimizer.state_dict(),
+                        "scheduler": scheduler.state_dict(),
+                        "rng": ckpt.capture_rng_state(),
+                        "bad_steps": bad_total,
+                    }
+                )
                 meta = {
-                    "stage": stage.name, "stage_index": index, "step": step, "final": final,
-                    "pipeline": self.config.name, "signature": ckpt.model_signature(self.config),
+                    "stage": stage.name,
+                    "stage_index": index,
+                    "step": step,
+                    "final": final,
+                    "pipeline": self.config.name,
+                    "signature": ckpt.model_signature(self.config),
                     "versions": self.meta,
                 }
                 ckpt.save_checkpoint(
-                    path.parent, name, model=acc.unwrap_model(model), state=state, ema=ema,
-                    config_yaml=self.config_yaml, meta=meta,
+                    path.parent,
+                    name,
+                    model=acc.unwrap_model(model),
+                    state=state,
+                    ema=ema,
+                    config_yaml=self.config_yaml,
+                    meta=meta,
                 )
                 ckpt.prune(path.parent, run.keep_last)
             acc.wait_for_everyone()
@@ -346,9 +368,10 @@ class Trainer:
                 log.warning("stage %s step %d: non-finite loss or gradient, step skipped", stage.name, step)
                 if bad_in_row >= run.max_bad_steps:
                     raise TrainingError(
-                        f"Stage '{stage.name}': {bad_in_row} steps in a row had a non-finite loss or gradient "
-                        f"(last at step {step}); stopping (run.max_bad_steps={run.max_bad_steps}). Check the data, "
-                        f"lower the lr or raise clip_grad_norm; the last good checkpoint is under {self.stage_dir(stage.name)}."
+                        f"Stage '{stage.name}': {bad_in_row} steps in a row had a non-finite loss or "
+                        f"gradient (last at step {step}); stopping (run.max_bad_steps={run.max_bad_steps}). "
+                        f"Check the data, lower the lr or raise clip_grad_norm; the last good checkpoint is "
+                        f"under {self.stage_dir(stage.name)}."
                     )
             else:
                 optimizer.step()
@@ -356,15 +379,23 @@ class Trainer:
                 if ema is not None:
                     ema.update_parameters(acc.unwrap_model(model))
                 bad_in_row = 0
-            scheduler.step()
+            with warnings.catch_warnings():  # a skipped first step makes torch warn about the call order
+                warnings.filterwarnings(
+                    "ignore", message="Detected call of `lr_scheduler.step", category=UserWarning
+                )
+                scheduler.step()  # skipped steps advance the schedule too: lr stays a function of the step
             step += 1
             result.skipped_steps = bad_total
-            result.last_losses = {k: float(v.detach()) for k, v in losses.values.items()} | {"total": float(totals[-1])}
+            result.last_losses = {k: float(v.detach()) for k, v in losses.values.items()} | {
+                "total": float(totals[-1])
+            }
             elapsed = time.perf_counter() - began
             rate = (step - result.start_step) * samples_per_step / max(elapsed, 1e-9)
             if progress is not None:
                 progress.update(1)
-                progress.set_postfix(loss=f"{result.last_losses['total']:.4f}", samples_s=f"{rate:.1f}", skipped=bad_total)
+                progress.set_postfix(
+                    loss=f"{result.last_losses['total']:.4f}", samples_s=f"{rate:.1f}", skipped=bad_total
+                )
             if step % run.log_every == 0 or step == stage.steps:
                 self._log(stage, step, result.last_losses, optimizer, grad_norm, bad_total)
             if self.main and (step % run.preview_every == 0 or step == stage.steps):
@@ -419,8 +450,15 @@ class Trainer:
 
         return tqdm(total=stage.steps, initial=step, desc=stage.name, dynamic_ncols=True, file=sys.stderr)
 
-    def _log(self, stage: StageConfig, step: int, losses: dict[str, float], optimizer: Any, grad_norm: Any,
-             skipped: int) -> None:
+    def _log(
+        self,
+        stage: StageConfig,
+        step: int,
+        losses: dict[str, float],
+        optimizer: Any,
+        grad_norm: Any,
+        skipped: int,
+    ) -> None:
         values = {f"{stage.name}/loss/{k}": v for k, v in losses.items()}
         values |= {f"{stage.name}/lr/{g['name']}": g["lr"] for g in optimizer.param_groups}
         values[f"{stage.name}/grad_norm"] = float(grad_norm)
@@ -490,15 +528,20 @@ def train(
 
 
 def end_process(exit_code: int = 0) -> None:
-    """End a process of a multi-process run without gloo's teardown crash (docs/training.md, research notes:
-    8-33 % of 2-process CPU runs aborted in gloo's teardown; barrier + destroy_process_group + flushing +
-    ``os._exit`` gave 0/40). With one process it only returns, so callers can return normally."""
+    """End a process of a multi-process run without gloo's teardown crash. ``train`` already ended with
+    ``wait_for_everyone(); end_training()`` (which destroys the process group); what remains is the
+    interpreter's own finalisation, during which gloo's threads abort 8-33 % of 2-process CPU runs
+    ("terminate called without an active exception"). Flushing and ``os._exit`` was the only recipe seen
+    at 0/40 (docs/training.md). With one process (``WORLD_SIZE`` unset or 1) it returns, so entry points can
+    return normally."""
     import torch.distributed as dist
 
-    if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return
-    dist.barrier()
-    dist.destroy_process_group()
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+    logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(exit_code)

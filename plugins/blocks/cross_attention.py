@@ -32,7 +32,8 @@ class CrossAttentionBlock(Block):
     Config: ClassVar[type[CrossAttentionConfig]] = CrossAttentionConfig
     permutation_invariant: ClassVar[bool] = True
 
-    def __init__(self, config: CrossAttentionConfig, *, dim: int) -> None:
+    def __init__(self, config: CrossAttentionConfig, *, dim: int, last: bool = False) -> None:
+        # ``last`` changes nothing: this block never updates the image tokens.
         super().__init__()
         self.config = config
         self.query_norm = nn.LayerNorm(dim)

@@ -25,13 +25,14 @@ class JointAttentionConfig(ComponentConfig):
 class _Stream(nn.Module):
     """The per-modality weights of an MM-DiT block: norms, qkv and output projections, MLP."""
 
-    def __init__(self, dim: int, config: JointAttentionConfig) -> None:
+    def __init__(self, dim: int, config: JointAttentionConfig, pre_only: bool = False) -> None:
         super().__init__()
         self.attn_norm = nn.LayerNorm(dim)
         self.qkv = nn.Linear(dim, 3 * dim, bias=config.qkv_bias)
-        self.proj = nn.Linear(dim, dim)
-        self.mlp_norm = nn.LayerNorm(dim)
-        self.mlp = Mlp(dim, round(dim * config.mlp_ratio))
+        if not pre_only:  # a pre-only stream only provides keys and values (SD3's context_pre_only)
+            self.proj = nn.Linear(dim, dim)
+            self.mlp_norm = nn.LayerNorm(dim)
+            self.mlp = Mlp(dim, round(dim * config.mlp_ratio))
 
 
 class JointAttentionBlock(Block):
@@ -46,12 +47,13 @@ class JointAttentionBlock(Block):
     Config: ClassVar[type[JointAttentionConfig]] = JointAttentionConfig
     permutation_invariant: ClassVar[bool] = True
 
-    def __init__(self, config: JointAttentionConfig, *, dim: int) -> None:
+    def __init__(self, config: JointAttentionConfig, *, dim: int, last: bool = False) -> None:
         super().__init__()
         if dim % config.num_heads:
             raise ValueError(f"joint-attention: width {dim} is not divisible by num_heads={config.num_heads}")
         self.config = config
-        self.image = _Stream(dim, config)
+        self.last = last
+        self.image = _Stream(dim, config, pre_only=last)
         self.geometry = _Stream(dim, config)
 
     def forward(
@@ -72,7 +74,9 @@ class JointAttentionBlock(Block):
         key_mask = torch.cat([view_mask.new_ones(b, n), view_mask.repeat_interleave(p, dim=1)], dim=1)
         out = merge_heads(attend(q, k, val, key_mask))
         g = geometry_tokens + self.geometry.proj(out[:, :n])
-        x = x + self.image.proj(out[:, n:])
         g = g + self.geometry.mlp(self.geometry.mlp_norm(g))
+        if self.last:
+            return image_tokens, g
+        x = x + self.image.proj(out[:, n:])
         x = x + self.image.mlp(self.image.mlp_norm(x))
         return keep_padded_views(x.reshape(b, v, p, c), image_tokens, view_mask), g

@@ -38,15 +38,17 @@ class TriAttentionBlock(Block):
     Config: ClassVar[type[TriAttentionConfig]] = TriAttentionConfig
     permutation_invariant: ClassVar[bool] = True
 
-    def __init__(self, config: TriAttentionConfig, *, dim: int) -> None:
+    def __init__(self, config: TriAttentionConfig, *, dim: int, last: bool = False) -> None:
         super().__init__()
         self.config = config
+        self.last = last
         heads, bias = config.num_heads, config.qkv_bias
         self.image_norm, self.image_attn = nn.LayerNorm(dim), Attention(dim, heads, bias)
         self.geometry_norm, self.geometry_attn = nn.LayerNorm(dim), Attention(dim, heads, bias)
         self.joint_norm, self.joint_attn = nn.LayerNorm(dim), Attention(dim, heads, bias)
-        self.image_mlp_norm = nn.LayerNorm(dim)
-        self.image_mlp = Mlp(dim, round(dim * config.mlp_ratio))
+        if not last:  # the final block's image tokens are not read (see the block contract)
+            self.image_mlp_norm = nn.LayerNorm(dim)
+            self.image_mlp = Mlp(dim, round(dim * config.mlp_ratio))
         self.geometry_mlp_norm = nn.LayerNorm(dim)
         self.geometry_mlp = Mlp(dim, round(dim * config.mlp_ratio))
 
@@ -67,5 +69,7 @@ class TriAttentionBlock(Block):
         g, x = joint[:, :n], joint[:, n:]
         # 4. per modality MLPs
         g = g + self.geometry_mlp(self.geometry_mlp_norm(g))
+        if self.last:
+            return image_tokens, g
         x = x + self.image_mlp(self.image_mlp_norm(x))
         return keep_padded_views(x.reshape(b, v, p, c), image_tokens, view_mask), g

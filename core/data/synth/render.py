@@ -51,7 +51,7 @@ def pose_identity(template: Template, identity: Identity, motion: Motion) -> tup
     means = template.pose_points(canonical, identity.weights, transforms)
     quats = template.pose_quats(identity.quats.expand(frames, -1, -1), identity.weights, transforms)
     scales, colors = dynamic_attributes(
-        identity, torch.from_numpy(motion.mouth_opening), torch.from_numpy(motion.smile)
+        identity, torch.from_numpy(motion.mouth_opening).float(), torch.from_numpy(motion.smile).float()
     )
     gaussians = Gaussians(means, quats, scales, identity.opacities.expand(frames, -1), colors)
     return gaussians, transforms, anchors
