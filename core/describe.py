@@ -76,8 +76,10 @@ def _locate(module_name: str, class_name: str, depth: int = 0) -> tuple[ast.Clas
 
 def _config_name(cls_node: ast.ClassDef) -> str | None:
     for node in cls_node.body:
-        target = node.target if isinstance(node, ast.AnnAssign) else (
-            node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else None
+        target = (
+            node.target
+            if isinstance(node, ast.AnnAssign)
+            else (node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else None)
         )
         if isinstance(target, ast.Name) and target.id == "Config" and isinstance(node.value, ast.Name):
             return node.value.id
@@ -142,7 +144,9 @@ def describe_config(spec: ComponentSpec) -> ConfigDescription:
     config_name = _config_name(cls_node)
     config = None if config_name is None else _locate(found_in, config_name)
     if config is None:
-        return ConfigDescription("?", note=f"{class_name} has no readable 'Config = <ConfigClass>' assignment")
+        return ConfigDescription(
+            "?", note=f"{class_name} has no readable 'Config = <ConfigClass>' assignment"
+        )
     return ConfigDescription(config_name or "?", _fields(*config))
 
 

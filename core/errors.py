@@ -68,7 +68,9 @@ class UnknownComponentError(LcaError, LookupError):
             kinds = ", ".join(repr(k) for k in other_kinds)
             message += f"\nNote: '{name}' exists under kind {kinds}, but this slot expects kind '{kind}'."
         shown = ", ".join(sorted(known)) if known else "(none)"
-        message += f"\nKnown {kind} components ({len(known)}): {shown}.  List them with: lca registry list {kind}"
+        message += (
+            f"\nKnown {kind} components ({len(known)}): {shown}.  List them with: lca registry list {kind}"
+        )
         message += _failures_note(failures)
         super().__init__(message)
 

@@ -265,7 +265,7 @@ def _unusable(path: Path, net: Net, error: Exception) -> LpipsWeightsError:
     )
 
 
-def _check_file_net(path: Path, net: Net) -> Net:
+def _check_file_net(path: Path, net: Net) -> None:
     """Read the file's header only (cheap) and refuse one converted for another net."""
     from safetensors import SafetensorError, safe_open
 
@@ -276,7 +276,6 @@ def _check_file_net(path: Path, net: Net) -> Net:
         raise _unusable(path, net, error) from error
     if stored != net:
         raise LpipsWeightsError(f"{path} holds LPIPS weights for net '{stored}', not '{net}'.")
-    return net
 
 
 def load_lpips(net: Net = "alex", weights: Path | None = None, *, allow_random_backbone: bool = False) -> Any:
@@ -304,7 +303,8 @@ def load_lpips(net: Net = "alex", weights: Path | None = None, *, allow_random_b
         )
         model = _build(net)
     else:
-        model = _build(_check_file_net(path, net))
+        _check_file_net(path, net)
+        model = _build(net)
         shipped = [conv.weight.detach().clone() for conv in _head_convs(model)]
         try:
             load_model(model, str(path), strict=True)

@@ -77,7 +77,9 @@ def load_plugins() -> PluginSet:
         try:
             module = entry_point.load()
         except Exception as error:  # recorded and reported later; never silently dropped
-            plugins.failures.append(PluginFailure(entry_point.name, origin, f"{type(error).__name__}: {error}"))
+            plugins.failures.append(
+                PluginFailure(entry_point.name, origin, f"{type(error).__name__}: {error}")
+            )
             continue
         _register(plugins, module, entry_point.name, origin, dist.version if dist is not None else None)
 

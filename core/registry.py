@@ -172,8 +172,8 @@ class Registry:
     ) -> Any:
         """Register an object directly; usable as a decorator::
 
-            @registry.register("encoder", "my-encoder")
-            class MyEncoder(Encoder): ...
+        @registry.register("encoder", "my-encoder")
+        class MyEncoder(Encoder): ...
         """
         if kind not in KINDS:
             raise UnknownKindError(kind, KINDS)
@@ -227,7 +227,9 @@ class Registry:
             raise ComponentImportError(kind, name, spec.target, spec.describe_origin(), error) from error
         config = getattr(obj, "Config", None)
         if not (isinstance(config, type) and issubclass(config, ComponentConfig)):
-            problem = TypeError(f"{spec.target} has no 'Config' class attribute deriving from ComponentConfig")
+            problem = TypeError(
+                f"{spec.target} has no 'Config' class attribute deriving from ComponentConfig"
+            )
             raise ComponentImportError(kind, name, spec.target, spec.describe_origin(), problem)
         return obj
 
@@ -309,12 +311,15 @@ def reset_default_registry() -> None:
     _default = None
 
 
-def register(kind: str, name: str, obj: Any = None, *, summary: str | None = None, replace: bool = False) -> Any:
+def register(
+    kind: str, name: str, obj: Any = None, *, summary: str | None = None, replace: bool = False
+) -> Any:
     """Register an object in the default registry (decorator or call); see :meth:`Registry.register`."""
     return default_registry().register(kind, name, obj, summary=summary, replace=replace)
 
 
-def create(kind: str, name: str, config: ComponentConfig | Mapping[str, Any] | None = None, /, **context: Any) -> Any:
+def create(
+    kind: str, name: str, config: ComponentConfig | Mapping[str, Any] | None = None, /, **context: Any
+) -> Any:
     """Build a component from the default registry, like timm's ``create_model``."""
     return default_registry().build(kind, name, config, **context)
-

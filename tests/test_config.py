@@ -38,8 +38,14 @@ def test_switch_resets_params_to_the_new_components_defaults(toy_registry: Regis
 
 
 def test_overrides_are_order_independent(toy_registry: Registry) -> None:
-    overrides = ["encoder.dim=64", "encoder=vit-toy", "model.depth=3", "drivers.gaze=toy-driver",
-                 "drivers.gaze.dim=5", "schedule.pretrain.steps=7"]
+    overrides = [
+        "encoder.dim=64",
+        "encoder=vit-toy",
+        "model.depth=3",
+        "drivers.gaze=toy-driver",
+        "drivers.gaze.dim=5",
+        "schedule.pretrain.steps=7",
+    ]
     results = {
         resolve_pipeline("toy", list(order), registry=toy_registry).to_yaml()
         for order in itertools.permutations(overrides)
@@ -52,17 +58,34 @@ def test_overrides_are_order_independent(toy_registry: Registry) -> None:
 
 
 def test_group_member_removal_and_yaml_values(toy_registry: Registry) -> None:
-    config = resolve_pipeline("toy-child", ["drivers.gaze=null", "run.mixed_precision=bf16",
-                                            "schedule.posttrain.lr=1e-4", "schedule.pretrain.freeze=[encoder]"],
-                              registry=toy_registry)
+    config = resolve_pipeline(
+        "toy-child",
+        [
+            "drivers.gaze=null",
+            "run.mixed_precision=bf16",
+            "schedule.posttrain.lr=1e-4",
+            "schedule.pretrain.freeze=[encoder]",
+        ],
+        registry=toy_registry,
+    )
     assert list(config.drivers) == ["pose"]
     assert config.run.mixed_precision == "bf16"
     assert config.stage("posttrain").lr == pytest.approx(1e-4)
     assert config.stage("pretrain").freeze == ["encoder"]
 
 
-@pytest.mark.parametrize(("text", "value"), [("3", 3), ("1e-3", 1e-3), ("true", True), ("[1, 2]", [1, 2]),
-                                             ("null", None), ("vit-tiny", "vit-tiny"), ("'1e-3'", "1e-3")])
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("3", 3),
+        ("1e-3", 1e-3),
+        ("true", True),
+        ("[1, 2]", [1, 2]),
+        ("null", None),
+        ("vit-tiny", "vit-tiny"),
+        ("'1e-3'", "1e-3"),
+    ],
+)
 def test_override_values_are_yaml(text: str, value: object) -> None:
     assert parse_value(text) == value
 
@@ -76,13 +99,29 @@ def test_every_error_of_every_slot_is_reported_at_once(toy_registry: Registry) -
     with pytest.raises(ConfigError) as info:
         resolve_pipeline(
             "toy",
-            ["encoder.dimm=3", "encoder.mode=medium", "block=toy-blok", "drivers.pose.dim=wide",
-             "model.depth=0", "schedule.pretrain.steps=-1", "schedule.posttrain.data=studio", "encodr.x=1"],
+            [
+                "encoder.dimm=3",
+                "encoder.mode=medium",
+                "block=toy-blok",
+                "drivers.pose.dim=wide",
+                "model.depth=0",
+                "schedule.pretrain.steps=-1",
+                "schedule.posttrain.data=studio",
+                "encodr.x=1",
+            ],
             registry=toy_registry,
         )
     paths = [issue.path for issue in info.value.issues]
-    for expected in ["encoder.dimm", "encoder.mode", "block", "drivers.pose.dim", "model.depth",
-                     "schedule.pretrain.steps", "schedule.posttrain.data", "encodr.x"]:
+    for expected in [
+        "encoder.dimm",
+        "encoder.mode",
+        "block",
+        "drivers.pose.dim",
+        "model.depth",
+        "schedule.pretrain.steps",
+        "schedule.posttrain.data",
+        "encodr.x",
+    ]:
         assert expected in paths, f"{expected} missing from {paths}"
     message = str(info.value)
     assert "did you mean 'dim'?" in message and "valid fields: depth, dim, mode" in message
@@ -93,8 +132,11 @@ def test_every_error_of_every_slot_is_reported_at_once(toy_registry: Registry) -
 
 def test_missing_slot_unknown_stage_and_bad_init(toy_registry: Registry) -> None:
     with pytest.raises(ConfigError) as info:
-        resolve_pipeline("toy", ["schedule.pretrian.steps=3", "schedule.posttrain.init_from=nowhere"],
-                         registry=toy_registry)
+        resolve_pipeline(
+            "toy",
+            ["schedule.pretrian.steps=3", "schedule.posttrain.init_from=nowhere"],
+            registry=toy_registry,
+        )
     message = str(info.value)
     assert "no stage named 'pretrian' (did you mean 'pretrain'?)" in message
     assert "neither an earlier stage" in message
@@ -118,8 +160,11 @@ def test_user_file_can_inherit_a_registered_pipeline(toy_registry: Registry, tmp
 
 
 def test_inheritance_loop_is_an_error(toy_registry: Registry) -> None:
-    toy_registry.add_fragment({"pipelines": {"loop-a": {"base": "loop-b"}, "loop-b": {"base": "loop-a"}}},
-                              origin="t", source="t.yaml")
+    toy_registry.add_fragment(
+        {"pipelines": {"loop-a": {"base": "loop-b"}, "loop-b": {"base": "loop-a"}}},
+        origin="t",
+        source="t.yaml",
+    )
     with pytest.raises(Exception, match="loops: loop-a -> loop-b -> loop-a"):
         resolve_pipeline("loop-a", registry=toy_registry)
 

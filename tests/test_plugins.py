@@ -39,7 +39,9 @@ def test_installed_third_party_plugin_adds_a_component_usable_in_a_pipeline(
     assert config.slots["encoder"].config.dim == 12
 
 
-def test_autoload_switch_keeps_builtins_and_drops_third_party(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_autoload_switch_keeps_builtins_and_drops_third_party(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _install_fake_distribution(tmp_path, "lca-toy", "[lca.plugins]\ntoy = lca_toy.hooks\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setenv("LCA_DISABLE_PLUGIN_AUTOLOAD", "1")

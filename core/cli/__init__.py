@@ -12,7 +12,7 @@ import sys
 import typer
 from rich.markup import escape
 
-from lca.cli import config_cmd, lpips_cmd, registry_cmd
+from lca.cli import config_cmd, data_cmd, lpips_cmd, registry_cmd, train_cmd
 from lca.cli.console import err_console
 from lca.errors import LcaError
 
@@ -27,6 +27,8 @@ app = typer.Typer(
 app.add_typer(registry_cmd.app, name="registry")
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(lpips_cmd.app, name="lpips")
+app.add_typer(data_cmd.app, name="data")
+app.command("train")(train_cmd.train)
 
 _debug = False
 

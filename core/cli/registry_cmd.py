@@ -8,12 +8,16 @@ from rich.table import Table
 
 from lca.cli.console import console, err_console
 
-app = typer.Typer(help="List and describe registered components, pipelines and plugins.", no_args_is_help=True)
+app = typer.Typer(
+    help="List and describe registered components, pipelines and plugins.", no_args_is_help=True
+)
 
 
 @app.command("list")
 def list_components(
-    kind: str = typer.Argument(None, help="A component kind (encoder, block, ...) or 'pipeline'; all if omitted."),
+    kind: str = typer.Argument(
+        None, help="A component kind (encoder, block, ...) or 'pipeline'; all if omitted."
+    ),
     pattern: str = typer.Argument(None, help="Shell wildcard on names, e.g. 'vit-*'."),
 ) -> None:
     """Table of kind, name, summary and origin plugin. Imports no component module."""

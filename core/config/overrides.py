@@ -136,19 +136,24 @@ def apply_overrides(
             if rest[0] not in names:
                 hint = close_matches(rest[0], names)
                 suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
-                issues.append(ConfigIssue(
-                    f"schedule.{rest[0]}", f"no stage named '{rest[0]}'{suggestion}; stages: {', '.join(names)}"
-                ))
+                issues.append(
+                    ConfigIssue(
+                        f"schedule.{rest[0]}",
+                        f"no stage named '{rest[0]}'{suggestion}; stages: {', '.join(names)}",
+                    )
+                )
             else:
                 _set(stages[names.index(rest[0])], rest[1:], override.value)
         else:
             valid = [*SLOTS, *SLOT_GROUPS, *SECTIONS, "schedule"]
             hint = close_matches(head, valid)
             suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
-            issues.append(ConfigIssue(
-                ".".join(override.path),
-                f"cannot override {override.text!r}{suggestion}; overridable: slots {', '.join(SLOTS)}, "
-                f"groups {', '.join(f'{g}.NAME' for g in SLOT_GROUPS)}, sections "
-                f"{', '.join(f'{s}.FIELD' for s in SECTIONS)}, schedule.STAGE.FIELD",
-            ))
+            issues.append(
+                ConfigIssue(
+                    ".".join(override.path),
+                    f"cannot override {override.text!r}{suggestion}; overridable: slots {', '.join(SLOTS)}, "
+                    f"groups {', '.join(f'{g}.NAME' for g in SLOT_GROUPS)}, sections "
+                    f"{', '.join(f'{s}.FIELD' for s in SECTIONS)}, schedule.STAGE.FIELD",
+                )
+            )
     return result, switched, issues

@@ -56,7 +56,9 @@ class PipelineConfig:
         if name not in names:
             hint = close_matches(name, names)
             suggestion = f" Did you mean '{hint[0]}'?" if hint else ""
-            raise LcaError(f"Pipeline '{self.name}' has no stage '{name}'.{suggestion} Stages: {', '.join(names)}.")
+            raise LcaError(
+                f"Pipeline '{self.name}' has no stage '{name}'.{suggestion} Stages: {', '.join(names)}."
+            )
         return self.schedule[names.index(name)]
 
     def to_dict(self) -> dict[str, Any]:
@@ -113,7 +115,9 @@ def _merge(base: dict[str, Any], child: Mapping[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _flatten_inheritance(registry: Registry, name: str, body: Mapping[str, Any], chain: tuple[str, ...]) -> dict:
+def _flatten_inheritance(
+    registry: Registry, name: str, body: Mapping[str, Any], chain: tuple[str, ...]
+) -> dict:
     base_name = body.get("base")
     if base_name is None:
         return copy.deepcopy({k: v for k, v in body.items() if k != "base"})
@@ -161,7 +165,9 @@ def resolve_raw(
         if key not in TOP_LEVEL_KEYS:
             hint = close_matches(str(key), TOP_LEVEL_KEYS)
             suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
-            issues.append(ConfigIssue(str(key), f"unknown key{suggestion}; valid keys: {', '.join(TOP_LEVEL_KEYS)}"))
+            issues.append(
+                ConfigIssue(str(key), f"unknown key{suggestion}; valid keys: {', '.join(TOP_LEVEL_KEYS)}")
+            )
 
     raw_slots = definition.get("slots") or {}
     slots: dict[str, SlotConfig] = {}
@@ -170,9 +176,11 @@ def resolve_raw(
         if slot not in SLOTS and slot not in SLOT_GROUPS:
             hint = close_matches(str(slot), [*SLOTS, *SLOT_GROUPS])
             suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
-            issues.append(ConfigIssue(
-                str(slot), f"unknown slot{suggestion}; slots: {', '.join([*SLOTS, *SLOT_GROUPS])}"
-            ))
+            issues.append(
+                ConfigIssue(
+                    str(slot), f"unknown slot{suggestion}; slots: {', '.join([*SLOTS, *SLOT_GROUPS])}"
+                )
+            )
     for slot, kind in SLOTS.items():
         if slot not in raw_slots:
             issues.append(ConfigIssue(slot, f"missing slot (needs a {kind}: '{slot}=NAME')"))
@@ -228,15 +236,23 @@ def _validate_schedule(raw: Any, data_members: set[str], issues: list[ConfigIssu
         if stage.data not in data_members:
             hint = close_matches(stage.data, data_members)
             suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
-            issues.append(ConfigIssue(
-                f"{path}.data",
-                f"no dataset slot 'data.{stage.data}'{suggestion}; data slots: {', '.join(sorted(data_members)) or '(none)'}",
-            ))
-        if stage.init_from is not None and stage.init_from not in earlier and not Path(stage.init_from).exists():
-            issues.append(ConfigIssue(
-                f"{path}.init_from",
-                f"'{stage.init_from}' is neither an earlier stage ({', '.join(earlier) or 'none'}) nor an existing checkpoint",
-            ))
+            issues.append(
+                ConfigIssue(
+                    f"{path}.data",
+                    f"no dataset slot 'data.{stage.data}'{suggestion}; data slots: {', '.join(sorted(data_members)) or '(none)'}",
+                )
+            )
+        if (
+            stage.init_from is not None
+            and stage.init_from not in earlier
+            and not Path(stage.init_from).exists()
+        ):
+            issues.append(
+                ConfigIssue(
+                    f"{path}.init_from",
+                    f"'{stage.init_from}' is neither an earlier stage ({', '.join(earlier) or 'none'}) nor an existing checkpoint",
+                )
+            )
         stages.append(stage)
     return stages
 

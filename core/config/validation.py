@@ -19,7 +19,9 @@ def _join(prefix: str, location: tuple[Any, ...]) -> str:
     return ".".join(parts)
 
 
-def issues_from_validation_error(model: type[BaseModel], error: ValidationError, path: str) -> list[ConfigIssue]:
+def issues_from_validation_error(
+    model: type[BaseModel], error: ValidationError, path: str
+) -> list[ConfigIssue]:
     """One issue per pydantic error, each at ``path.<field>``."""
     issues = []
     valid = sorted(model.model_fields)
@@ -44,6 +46,3 @@ def validate_model(model: type[M], data: Mapping[str, Any], path: str) -> tuple[
         return model.model_validate(dict(data)), []
     except ValidationError as error:
         return None, issues_from_validation_error(model, error, path)
-
-
-

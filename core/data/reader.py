@@ -20,6 +20,7 @@ import numpy as np
 import zarr
 
 from lca.data.errors import ChunkError, Problem, SchemaError
+from lca.data.locations import resolve_store_url
 from lca.data.schema import LAYOUT_ARRAYS, SMPLX_GROUP, SMPLX_KEYS, group_names, open_store, require_valid
 
 
@@ -74,7 +75,7 @@ class StoreReader:
     def __init__(
         self, url: str, storage_options: Mapping[str, Any] | None = None, *, validate: bool = True
     ) -> None:
-        self.url = str(url)
+        self.url = resolve_store_url(str(url))  # synthetic://LAYOUT -> the generated store
         self.storage_options = dict(storage_options) if storage_options else None
         root = self._open()
         if validate:

@@ -9,7 +9,8 @@ Two entry points keep animation cheap:
 - :meth:`AvatarModel.drive` turns an avatar, driving signals and template parameters of M target frames
   into posed Gaussians and renders, without touching the encoder or the backbone.
 
-:meth:`AvatarModel.forward` does both for a training :class:`~lca.data.sample.Batch`.
+:meth:`AvatarModel.forward` does both for a training :class:`~lca.data.sample.Batch` and returns the
+trainer's :class:`~lca.train.protocol.ModelOutput`.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from lca.gaussians import Gaussians
 from lca.model.backbone import Backbone
 from lca.model.geometry_tokens import GeometryTokens
 from lca.registry import Registry, default_registry
+from lca.train.protocol import ModelOutput
 
 
 @dataclass
@@ -59,23 +61,20 @@ class DriveOutput:
     canonical_gaussians: Gaussians | None = None
 
 
-@dataclass
-class AvatarOutput:
-    """What :meth:`AvatarModel.forward` returns for a batch (consumed by the losses and previews)."""
-
-    avatar: Avatar
-    renders: DriveOutput
-    regularization: dict[str, Tensor]
-    part_labels: Tensor
-
-
 def driving_signals(params: dict[str, Tensor], driving: Any) -> dict[str, Tensor]:
     """The signal dict drivers read (names in :mod:`lca.contracts.driver`) from a target views' template
     parameters and a :class:`lca.data.sample.Driving`."""
-    signals = {name: params[name] for name in ("body_pose", "left_hand_pose", "right_hand_pose", "jaw_pose")
-               if name in params}
-    extras = {"face_crop": driving.face, "face_valid": driving.face_valid, "blendshapes": driving.blendshapes,
-              "gaze": driving.gaze}
+    signals = {
+        name: params[name]
+        for name in ("body_pose", "left_hand_pose", "right_hand_pose", "jaw_pose")
+        if name in params
+    }
+    extras = {
+        "face_crop": driving.face,
+        "face_valid": driving.face_valid,
+        "blendshapes": driving.blendshapes,
+        "gaze": driving.gaze,
+    }
     signals.update({name: value for name, value in extras.items() if value is not None})
     return signals
 
@@ -98,7 +97,10 @@ class AvatarModel(nn.Module):
         self.geometry = GeometryTokens(width, config.model.fourier_bands, num_parts=len(PART_NAMES))
         block_slot = config.slots["block"]
         self.backbone = Backbone(
-            lambda last: build(block_slot, dim=width, last=last), config.model.depth, width, config.model.grad_checkpointing
+            lambda last: build(block_slot, dim=width, last=last),
+            config.model.depth,
+            width,
+            config.model.grad_checkpointing,
         )
         self.drivers = nn.ModuleDict({name: build(slot) for name, slot in config.drivers.items()})
         driver_dim = sum(driver.out_dim for driver in self.drivers.values())
@@ -124,17 +126,21 @@ class AvatarModel(nn.Module):
         return torch.cat([driver(signals) for driver in self.drivers.values()], dim=-1)
 
     def regularization(self) -> dict[str, Tensor]:
-        """The drivers' regularisers of the last :meth:`drive` (e.g. the expression code's KL)."""
-        return {f"{name}.{key}": value for name, driver in self.drivers.items()
-                for key, value in driver.regularization().items()}
+        """The drivers' regularisers of the last :meth:`drive`, summed by name (e.g. ``{"kl": ...}``)."""
+        terms: dict[str, Tensor] = {}
+        for driver in self.drivers.values():
+            for key, value in driver.regularization().items():
+                terms[key] = terms[key] + value if key in terms else value
+        return terms
 
     def _pose(self, gaussians: AnchorGaussians, params: TemplateParams, betas: Tensor) -> Gaussians:
         """Skin ``[B, M, N, K]`` canonical-space Gaussians to the target poses -> Gaussians ``[B*M, N*K]``."""
         flat = params.flatten()
         frames = flat.betas.shape[0]
         # Anchors follow the target frame's expression blend shapes (the rows they inherit from the mesh).
-        anchors = self.template.shaped_anchors(betas.repeat_interleave(frames // betas.shape[0], 0),
-                                               flat.expression)
+        anchors = self.template.shaped_anchors(
+            betas.repeat_interleave(frames // betas.shape[0], 0), flat.expression
+        )
         transforms = self.template.joint_transforms(flat)
         weights = self.template.anchor_weights
         offsets = gaussians.offsets.flatten(0, 1)
@@ -148,16 +154,27 @@ class AvatarModel(nn.Module):
             colors=gaussians.colors.flatten(0, 1).flatten(1, 2),
         )
 
-    def _render(self, gaussians: Gaussians, viewmats: Tensor, Ks: Tensor, width: int, height: int,
-                background: Tensor | None, batch: int) -> RenderOutput:
+    def _render(
+        self,
+        gaussians: Gaussians,
+        viewmats: Tensor,
+        Ks: Tensor,
+        width: int,
+        height: int,
+        background: Tensor | None,
+        batch: int,
+    ) -> RenderOutput:
         """One camera per target frame: ``[B*M]`` Gaussians, ``viewmats [B, M, 4, 4]`` -> ``[B, M, ...]``."""
-        out = self.rasterizer(gaussians, viewmats.flatten(0, 1)[:, None], Ks.flatten(0, 1)[:, None],
-                              width, height, background)
+        out = self.rasterizer(
+            gaussians, viewmats.flatten(0, 1)[:, None], Ks.flatten(0, 1)[:, None], width, height, background
+        )
 
         def unflatten(x: Tensor | None) -> Tensor | None:
             return None if x is None else x[:, 0].unflatten(0, (batch, -1))
 
-        return RenderOutput(color=unflatten(out.color), alpha=unflatten(out.alpha), depth=unflatten(out.depth))
+        return RenderOutput(
+            color=unflatten(out.color), alpha=unflatten(out.alpha), depth=unflatten(out.depth)
+        )
 
     def drive(
         self,
@@ -182,25 +199,42 @@ class AvatarModel(nn.Module):
             driven_gaussians=driven_gaussians,
         )
         if render_canonical:
-            canonical = AnchorGaussians(**{
-                name: getattr(avatar.canonical, name)[:, None].expand(-1, frames, *([-1] * (value.dim() - 1)))
-                for name, value in vars(avatar.canonical).items()
-            })
+            canonical = AnchorGaussians(
+                **{
+                    name: getattr(avatar.canonical, name)[:, None].expand(
+                        -1, frames, *([-1] * (value.dim() - 1))
+                    )
+                    for name, value in vars(avatar.canonical).items()
+                }
+            )
             output.canonical_gaussians = self._pose(canonical, params, avatar.betas)
-            output.canonical = self._render(output.canonical_gaussians, viewmats, Ks, width, height,
-                                            background, batch)
+            output.canonical = self._render(
+                output.canonical_gaussians, viewmats, Ks, width, height, background, batch
+            )
         return output
 
-    def forward(self, batch: Any, background: Tensor | None = None) -> AvatarOutput:
-        """A training batch (:class:`lca.data.sample.Batch`) -> avatar, canonical and driven renders."""
+    def forward(self, batch: Any) -> ModelOutput:
+        """A training batch (:class:`lca.data.sample.Batch`) -> canonical and driven renders of the target
+        views over a black background, plus what the regularisers need (:class:`ModelOutput`)."""
         references, targets = batch.references, batch.targets
         avatar = self.create_avatar(references.images, references.valid, references.params["betas"][:, 0])
         params = TemplateParams(**{f.name: targets.params[f.name] for f in fields(TemplateParams)})
         signals = driving_signals(targets.params, batch.driving)
         height, width = targets.images.shape[-2:]
-        renders = self.drive(avatar, params, signals, targets.viewmats, targets.Ks, width, height,
-                             background, render_canonical=True)
-        return AvatarOutput(avatar, renders, self.regularization(), self.template.anchor_part_labels)
+        renders = self.drive(
+            avatar, params, signals, targets.viewmats, targets.Ks, width, height, render_canonical=True
+        )
+        assert renders.canonical is not None
+        return ModelOutput(
+            driven=renders.driven.color,
+            driven_alpha=renders.driven.alpha,
+            canonical=renders.canonical.color,
+            canonical_alpha=renders.canonical.alpha,
+            offsets=avatar.canonical.offsets,
+            scales=avatar.canonical.scales,
+            part_labels=self.template.anchor_part_labels,
+            regularization=self.regularization(),
+        )
 
     # ------------------------------------------------------------------------------ training support
     def layer_depths(self) -> tuple[dict[str, int], int]:
@@ -210,11 +244,18 @@ class AvatarModel(nn.Module):
         blocks (Le+1 .. Le+Lb), and everything else (drivers, decoder) sits at the top.
         """
         ids: dict[int, int] = {}
-        groups = [*self.encoder.layer_groups(),
-                  [*self.image_proj.parameters(), *self.geometry.parameters()],
-                  *self.backbone.layer_groups()]
+        groups = [
+            *self.encoder.layer_groups(),
+            [*self.image_proj.parameters(), *self.geometry.parameters()],
+            *self.backbone.layer_groups(),
+        ]
         for depth, group in enumerate(groups):
             for parameter in group:
                 ids.setdefault(id(parameter), depth)
         top = len(groups)
         return {name: ids.get(id(p), top) for name, p in self.named_parameters()}, top
+
+
+def build_model(config: PipelineConfig, registry: Registry | None = None) -> AvatarModel:
+    """The trainer's default model factory (:data:`lca.train.protocol.DEFAULT_MODEL_FACTORY`)."""
+    return AvatarModel(config, registry)

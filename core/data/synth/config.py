@@ -33,9 +33,9 @@ class SynthConfig(BaseModel):
     """Image codec of the store (lossless zstd, or lossy JPEG/WebP inside Zarr)."""
     fps: float = 10.0
     """Frame rate of the generated motion (stored as the groups' ``fps``)."""
-    num_anchors: int = 5000
+    num_anchors: int = 3000
     """Body anchors of the mannequin template the people are built on (one surface Gaussian each)."""
-    num_head_anchors: int = 2500
+    num_head_anchors: int = 1500
     """Head anchors (denser than the body, so faces stay readable in face crops)."""
 
     def resolved(self) -> SynthConfig:
@@ -48,7 +48,7 @@ class SynthConfig(BaseModel):
 
 
 LAYOUT_DEFAULTS: dict[str, dict[str, int]] = {
-    "wild-video": {"identities": 16, "frames": 8, "cameras": 1, "resolution": 128},
-    "studio": {"identities": 4, "frames": 6, "cameras": 8, "resolution": 192},
+    "wild-video": {"identities": 12, "frames": 6, "cameras": 1, "resolution": 128},
+    "studio": {"identities": 3, "frames": 4, "cameras": 6, "resolution": 160},
 }
 """Default sizes; both layouts together build in about a minute on 2 CPU cores (see docs/data.md)."""

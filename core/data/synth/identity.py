@@ -44,7 +44,7 @@ from lca.rotations import matrix_to_quat
 
 STATIC, MOUTH, CHEEK = 0, 1, 2
 """Kinds of Gaussians: fixed appearance, mouth opening (height follows the jaw), cheek (blushes)."""
-MOUTH_OPEN_GAIN = 5.0
+MOUTH_OPEN_GAIN = 3.0
 """How much taller the mouth slit gets at a fully open mouth (``opening`` 1)."""
 
 SKIN_TONES = np.array([[0.96, 0.80, 0.69], [0.90, 0.70, 0.56], [0.78, 0.57, 0.42], [0.55, 0.38, 0.26], [0.36, 0.24, 0.17]])
@@ -75,6 +75,9 @@ class Identity:
     """``[G, 3]`` RGB in [0, 1]."""
     kind: Tensor
     """``[G]`` long: :data:`STATIC`, :data:`MOUTH` or :data:`CHEEK`."""
+    normals: Tensor
+    """``[G, 3]`` canonical outward normal of the surface under each Gaussian, zero where it has none;
+    used to skip Gaussians on the far side of the body when drawing (see :mod:`.render`)."""
     blush: Tensor
     """``[3]`` cheek colour at a full smile."""
 
@@ -100,6 +103,7 @@ class _Cloud:
         opacity: float = 0.95,
         kind: int = STATIC,
         anchor: Tensor | None = None,
+        normals: Tensor | None = None,
     ) -> None:
         n = positions.shape[0]
         self.parts.append(
@@ -112,6 +116,7 @@ class _Cloud:
                 "opacities": torch.full((n,), opacity),
                 "kind": torch.full((n,), kind, dtype=torch.long),
                 "anchor": torch.full((n,), -1, dtype=torch.long) if anchor is None else anchor,
+                "normals": torch.zeros(n, 3) if normals is None else normals.float(),
             }
         )
 
@@ -199,7 +204,7 @@ def make_identity(template: Template, regions: BodyRegions, seed: int | list[int
     colors[brows] = hair_colour * 0.8
     lips_colour = skin * torch.tensor([0.85, 0.45, 0.45]) * rng.uniform(0.8, 1.0)
     mouth = r.mouth
-    lips = face_front & ((x / (0.5 * iod)) ** 2 + ((y - mouth[1]) / (0.18 * iod)) ** 2 < 1.0)
+    lips = face_front & ((x / (0.42 * iod)) ** 2 + ((y - mouth[1]) / (0.14 * iod)) ** 2 < 1.0)
     colors[lips] = lips_colour
     eyes = r.is_in((LEFT_EYE, RIGHT_EYE))
     colors[eyes] = torch.tensor([0.95, 0.95, 0.93])
@@ -233,6 +238,7 @@ def make_identity(template: Template, regions: BodyRegions, seed: int | list[int
         frames_from_normals(normal),
         opacity=0.98,
         anchor=anchors,
+        normals=normal,
     )
     cloud.parts[-1]["kind"] = kind
 
@@ -253,7 +259,7 @@ def make_identity(template: Template, regions: BodyRegions, seed: int | list[int
     cloud.add(
         mouth_pos,
         torch.tensor([0.22, 0.04, 0.05]),
-        torch.tensor([0.08, 0.025, 0.01]) * iod,
+        torch.tensor([0.07, 0.02, 0.01]) * iod,
         template.anchor_weights[idx],
         kind=MOUTH,
         anchor=idx,
@@ -262,7 +268,7 @@ def make_identity(template: Template, regions: BodyRegions, seed: int | list[int
 
     # --- hair volume ---------------------------------------------------------------------------------
     if style != "shaved":
-        layers = 3 if style != "short" else 2
+        layers = 2
         thickness = rng.uniform(0.012, 0.03)
         scalp_idx = torch.nonzero(scalp).squeeze(1)
         hw = cloud.one_hot({HEAD: 1.0})
@@ -274,6 +280,7 @@ def make_identity(template: Template, regions: BodyRegions, seed: int | list[int
                 (spacing[scalp_idx, None] * 0.9).expand(-1, 3),
                 hw,
                 anchor=scalp_idx,
+                normals=normal[scalp_idx],
             )
         if style == "long":
             _long_hair(cloud, rng, r, own, hair_colour, eye_y, iod, thickness)
@@ -304,6 +311,7 @@ def make_identity(template: Template, regions: BodyRegions, seed: int | list[int
         opacities=parts["opacities"],
         colors=parts["colors"],
         kind=parts["kind"],
+        normals=parts["normals"],
         blush=(skin * torch.tensor([1.0, 0.55, 0.55])).clamp(0, 1),
     )
 
@@ -354,7 +362,7 @@ def _skirt(
     )
     colours = pattern(rng, pts, first, second) * (0.8 + 0.2 * torch.cos(p.reshape(-1, 1)).clamp(min=0))
     normals = torch.nn.functional.normalize(torch.stack([torch.sin(p), 0 * p, torch.cos(p)], -1).reshape(-1, 3), dim=-1)
-    cloud.add(pts, colours, torch.tensor([0.012, 0.012, 0.003]), weights, frames_from_normals(normals))
+    cloud.add(pts, colours, torch.tensor([0.012, 0.012, 0.003]), weights, frames_from_normals(normals), normals=normals)
 
 
 def _cap(
@@ -370,7 +378,7 @@ def _cap(
     u, v = torch.meshgrid(torch.linspace(-1, 1, 14), torch.linspace(0, 1, 6), indexing="ij")
     front = float(r.positions[top, 2].max())
     visor = torch.stack(
-        [0.085 * u * (1 - 0.3 * v), torch.full_like(u, eye_y + 0.75 * iod), centre[2] + front + 0.005 + 0.06 * v * (1 - u**2).sqrt()],
+        [0.085 * u * (1 - 0.3 * v), torch.full_like(u, eye_y + 1.0 * iod), centre[2] + front + 0.005 + 0.06 * v * (1 - u**2).sqrt()],
         -1,
     ).reshape(-1, 3)
     cloud.add(visor, colour * 0.85, torch.tensor([0.008, 0.002, 0.008]), w)

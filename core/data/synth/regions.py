@@ -32,7 +32,7 @@ class BodyRegions:
     normals: Tensor
     """``[N, 3]`` unit outward normals there."""
     spacing: Tensor
-    """``[N]`` mean distance to the 3 nearest anchors (sets the surface Gaussians' size)."""
+    """``[N]`` mean distance to the 6 nearest anchors (sets the surface Gaussians' size)."""
     joint: Tensor
     """``[N]`` long, dominant skinning joint of each anchor."""
     eye_centres: Tensor
@@ -60,7 +60,7 @@ def body_regions(template: Template) -> BodyRegions:
         corners = template.faces[template.anchor_face_idx]
         normals = (template.anchor_bary[..., None] * vertex_normals(vertices, template.faces)[corners]).sum(1)
     normals = torch.nn.functional.normalize(normals, dim=-1)
-    distances, _ = cKDTree(positions.numpy()).query(positions.numpy(), k=4)
+    distances, _ = cKDTree(positions.numpy()).query(positions.numpy(), k=7)
     spacing = torch.from_numpy(distances[:, 1:].mean(1)).float()
     joint = template.anchor_weights.argmax(-1)
     eyes = torch.stack([positions[joint == j].mean(0) for j in (LEFT_EYE, RIGHT_EYE)])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import torch
@@ -17,6 +18,9 @@ from lca.gaussians import Gaussians
 
 MASK_THRESHOLD = 0.5
 """A pixel belongs to the person when the rendered alpha reaches this."""
+BACK_FACING = -0.3
+"""Gaussians whose surface normal points away from the camera by more than this cosine are not drawn
+(hidden behind the body anyway): this roughly halves the rasterizer's work."""
 FACE_FACING = 0.1
 """A face box is stored only when the cosine between the head's forward axis and the direction to the
 camera exceeds this (the face is turned towards the camera)."""
@@ -40,21 +44,26 @@ class Rendered:
         return (self.alpha[:, :, 0] >= MASK_THRESHOLD).to(torch.uint8) * 255
 
 
-def pose_identity(template: Template, identity: Identity, motion: Motion) -> tuple[Gaussians, Tensor, Tensor]:
-    """The person's Gaussians in every frame's pose (batch ``[T]``), the joint transforms ``[T, J, 4, 4]``
-    and the canonical anchors of each frame's expression ``[T, N, 3]``."""
+def pose_identity(
+    template: Template, identity: Identity, motion: Motion
+) -> tuple[Gaussians, Tensor, Tensor, Tensor]:
+    """The person's Gaussians in every frame's pose (batch ``[T]``), their posed surface normals
+    ``[T, G, 3]`` (zero where none), the joint transforms ``[T, J, 4, 4]`` and the canonical anchors of
+    each frame's expression ``[T, N, 3]``."""
     params = motion.template_params()
     anchors = template.shaped_anchors(params.betas, params.expression)
     transforms = template.joint_transforms(params)
     canonical = anchors[:, identity.anchor] + identity.offset
     frames = canonical.shape[0]
     means = template.pose_points(canonical, identity.weights, transforms)
+    # LBS is affine per point, so the posed normal is the blended linear part applied to the normal.
+    normals = template.pose_points(canonical + identity.normals, identity.weights, transforms) - means
     quats = template.pose_quats(identity.quats.expand(frames, -1, -1), identity.weights, transforms)
     scales, colors = dynamic_attributes(
         identity, torch.from_numpy(motion.mouth_opening).float(), torch.from_numpy(motion.smile).float()
     )
     gaussians = Gaussians(means, quats, scales, identity.opacities.expand(frames, -1), colors)
-    return gaussians, transforms, anchors
+    return gaussians, normals, transforms, anchors
 
 
 def face_boxes(
@@ -94,9 +103,17 @@ def render_clip(
 ) -> Rendered:
     """Draw ``identity`` doing ``motion`` from cameras ``viewmats [T, C, 4, 4]``, ``Ks [T, C, 3, 3]``."""
     with torch.no_grad():
-        gaussians, transforms, anchors = pose_identity(template, identity, motion)
-        out = rasterizer(gaussians, viewmats, Ks, size, size)
+        gaussians, normals, transforms, anchors = pose_identity(template, identity, motion)
+        centres = camera_centers(viewmats)  # [T, C, 3]
+        color = torch.empty(*viewmats.shape[:2], 3, size, size)
+        alpha = torch.empty(*viewmats.shape[:2], 1, size, size)
+        for t, c in itertools.product(range(viewmats.shape[0]), range(viewmats.shape[1])):
+            frame = gaussians.map(lambda field, t=t: field[t])
+            to_camera = torch.nn.functional.normalize(centres[t, c] - frame.means, dim=-1)
+            keep = (normals[t] * to_camera).sum(-1) > BACK_FACING * normals[t].norm(dim=-1)
+            out = rasterizer(frame[keep | (normals[t].abs().sum(-1) == 0)], viewmats[t, c][None], Ks[t, c][None], size, size)
+            color[t, c], alpha[t, c] = out.color[0], out.alpha[0]
         boxes = face_boxes(template, regions, anchors, transforms, viewmats, Ks, size, size)
         forward = torch.tensor([0.0, 0.0, 1.0])
         gaze = torch.stack([transforms[:, j, :3, :3] @ forward for j in (LEFT_EYE, RIGHT_EYE)], 1)
-    return Rendered(out.color, out.alpha, boxes, torch.nn.functional.normalize(gaze, dim=-1))
+    return Rendered(color, alpha, boxes, torch.nn.functional.normalize(gaze, dim=-1))

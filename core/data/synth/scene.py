@@ -42,7 +42,7 @@ def wild_cameras(rng: np.random.Generator, frames: int, fps: float, size: int) -
 
 def studio_cameras(cameras: int, size: int) -> tuple[Tensor, Tensor]:
     """A ring of ``cameras`` looking at the person: ``viewmats [C, 4, 4]``, ``Ks [C, 3, 3]``."""
-    viewmats = orbit_cameras(torch.tensor(BODY_CENTRE), 3.0, cameras, elevation_deg=8.0)
+    viewmats = orbit_cameras(torch.tensor(BODY_CENTRE), 2.7, cameras, elevation_deg=8.0)
     return viewmats, intrinsics_from_fov(FOV_DEG, size, size).expand(cameras, 3, 3).clone()
 
 

@@ -40,6 +40,3 @@ class PatchMeanEncoder(Encoder):
 
     def layer_groups(self) -> list[list[nn.Parameter]]:
         return [list(self.project.parameters())]
-
-
-
