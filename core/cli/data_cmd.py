@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 import typer
@@ -13,19 +13,19 @@ from lca.cli.console import console, err_console
 app = typer.Typer(help="Zarr data stores: synthesize, check, import.", no_args_is_help=True)
 
 
-class SynthLayout(str, Enum):
+class SynthLayout(StrEnum):
     wild_video = "wild-video"
     studio = "studio"
     both = "both"
 
 
-class Codec(str, Enum):
+class Codec(StrEnum):
     zstd = "zstd"
     jpeg = "jpeg"
     webp = "webp"
 
 
-class Layout(str, Enum):
+class Layout(StrEnum):
     wild_video = "wild-video"
     studio = "studio"
 
@@ -33,7 +33,9 @@ class Layout(str, Enum):
 @app.command("synth")
 def synth(
     layout: SynthLayout = typer.Option(SynthLayout.both, "--layout", help="Which layout(s) to generate."),
-    out: Path = typer.Option(Path("synthetic"), "--out", help="Folder for the stores (<layout>.zarr inside)."),
+    out: Path = typer.Option(
+        Path("synthetic"), "--out", help="Folder for the stores (<layout>.zarr inside)."
+    ),
     identities: int = typer.Option(None, "--identities", min=1, help="People (one clip/capture each)."),
     frames: int = typer.Option(None, "--frames", min=1, help="Frames per clip/capture."),
     cameras: int = typer.Option(None, "--cameras", min=1, help="Cameras of the studio ring."),
@@ -61,7 +63,9 @@ def synth(
 @app.command("check")
 def check(
     store: str = typer.Argument(..., help="Store path or fsspec URL."),
-    sample: int = typer.Option(None, "--sample", min=1, help="Read only this many random image chunks per array."),
+    sample: int = typer.Option(
+        None, "--sample", min=1, help="Read only this many random image chunks per array."
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed of the --sample choice."),
 ) -> None:
     """Validate the schema and decode every image chunk (or a sample); exit 1 when anything is wrong."""
@@ -81,8 +85,12 @@ def import_(
     source: Path = typer.Argument(..., help="Folder with transforms.json and images, or a video file."),
     store: str = typer.Argument(..., help="Store to create (path or fsspec URL)."),
     layout: Layout = typer.Option(Layout.wild_video, "--layout", help="Layout of the new store."),
-    transforms: Path = typer.Option(None, "--transforms", help="transforms.json (default: next to the images)."),
-    smplx_dir: Path = typer.Option(None, "--smplx-dir", help="Per-frame SMPL-X files (default: <transforms dir>/smplx)."),
+    transforms: Path = typer.Option(
+        None, "--transforms", help="transforms.json (default: next to the images)."
+    ),
+    smplx_dir: Path = typer.Option(
+        None, "--smplx-dir", help="Per-frame SMPL-X files (default: <transforms dir>/smplx)."
+    ),
     identity: str = typer.Option(None, "--identity", help="Identity id (default: the source's name)."),
     split: str = typer.Option("train", "--split", help="train, val or test."),
     group: str = typer.Option(None, "--group", help="Group name (default: the source's name)."),
@@ -95,7 +103,7 @@ def import_(
     from lca.data.importer import import_transforms
 
     name = import_transforms(
-        source, store, layout.value, transforms=transforms, smplx_dir=smplx_dir, identity=identity, split=split,
-        group=group, fps=fps, codec=codec.value, quality=quality, overwrite=overwrite,
+        source, store, layout.value, transforms=transforms, smplx_dir=smplx_dir, identity=identity,
+        split=split, group=group, fps=fps, codec=codec.value, quality=quality, overwrite=overwrite,
     )  # fmt: skip
     console.print(f"imported group '{escape(name)}' into {escape(store)}")

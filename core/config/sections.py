@@ -77,6 +77,9 @@ class RunOptions(Section):
     """Steps between logged scalars."""
     preview_every: int = Field(100, ge=1)
     """Steps between preview image grids."""
+    cpu_threads: int | None = Field(1, ge=1)
+    """torch CPU threads per process (None: torch's default). 1 by default: the tiny models' many small ops
+    ran 12x slower with 2 OpenMP threads on a shared 2-core machine (spin-waiting; see docs/training.md)."""
     num_workers: int = Field(0, ge=0)
     """DataLoader worker processes per training process."""
     max_bad_steps: int = Field(5, ge=1)

@@ -508,6 +508,9 @@ def train(
         raise TrainingError(f"Pipeline '{config.name}' has no training schedule (an empty 'schedule' list).")
     stages = [config.stage(stage)] if stage is not None else list(config.schedule)
     previous_deterministic = torch.are_deterministic_algorithms_enabled()
+    previous_threads = torch.get_num_threads()
+    if config.run.cpu_threads is not None:
+        torch.set_num_threads(config.run.cpu_threads)
     if config.run.deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # needed by deterministic cuBLAS
         torch.use_deterministic_algorithms(True)
@@ -525,6 +528,7 @@ def train(
         return trainer.run_dir
     finally:
         torch.use_deterministic_algorithms(previous_deterministic)
+        torch.set_num_threads(previous_threads)
 
 
 def end_process(exit_code: int = 0) -> None:

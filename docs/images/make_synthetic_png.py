@@ -32,9 +32,18 @@ def _row(images: torch.Tensor) -> Image.Image:
 
 
 def _layout_rows(layout: str, store: Path, num_references: int) -> list[tuple[str, Image.Image]]:
-    config = {"path": str(store), "num_references": num_references, "num_targets": 4, "image_size": 128, "seed": 1}
+    config = {
+        "path": str(store),
+        "num_references": num_references,
+        "num_targets": 4,
+        "image_size": 128,
+        "seed": 1,
+    }
     dataset = default_registry().build("dataset", layout, config)
-    sample = dataset[0]
+    # The first sample whose face close-up exists (a reference camera sees the face).
+    sample = next(
+        s for s in (dataset[i] for i in range(min(len(dataset), 50))) if bool(s.references.valid.all())
+    )
     refs, targets = sample.references, sample.targets
     return [
         (f"{layout}\nreferences\n(+ face crop)", _row(refs.images[refs.valid])),

@@ -48,7 +48,7 @@ class SynthConfig(BaseModel):
 
 
 LAYOUT_DEFAULTS: dict[str, dict[str, int]] = {
-    "wild-video": {"identities": 12, "frames": 6, "cameras": 1, "resolution": 128},
-    "studio": {"identities": 3, "frames": 4, "cameras": 6, "resolution": 160},
+    "wild-video": {"identities": 16, "frames": 8, "cameras": 1, "resolution": 128},
+    "studio": {"identities": 4, "frames": 4, "cameras": 8, "resolution": 160},
 }
 """Default sizes; both layouts together build in about a minute on 2 CPU cores (see docs/data.md)."""

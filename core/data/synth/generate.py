@@ -42,7 +42,9 @@ def split_of(index: int, count: int) -> str:
 
 
 @functools.lru_cache(maxsize=2)
-def _toolkit(num_anchors: int, num_head_anchors: int, cache_dir: str | None) -> tuple[object, BodyRegions, object]:
+def _toolkit(
+    num_anchors: int, num_head_anchors: int, cache_dir: str | None
+) -> tuple[object, BodyRegions, object]:
     """The mannequin template, its regions and the ``torch`` rasterizer (built once per process)."""
     from lca.registry import default_registry
 
@@ -80,8 +82,8 @@ def synthesize(
     ``cache_dir`` is where the mannequin template's model file lives (default ``$LCA_CACHE_DIR``).
     """
     config = SynthConfig(
-        layout=layout, identities=identities, frames=frames, cameras=cameras, resolution=resolution, seed=seed,
-        codec=codec,
+        layout=layout, identities=identities, frames=frames, cameras=cameras, resolution=resolution,
+        seed=seed, codec=codec,
     ).resolved()  # fmt: skip
     return synthesize_config(config, out, progress=progress, overwrite=overwrite, cache_dir=cache_dir)
 
@@ -122,14 +124,19 @@ def _write_person(
     config: SynthConfig,
     index: int,
     count: int,
-    template,  # noqa: ANN001 - a lca.contracts.template.Template
+    template,
     regions: BodyRegions,
-    rasterizer,  # noqa: ANN001 - a lca.contracts.rasterizer.Rasterizer
+    rasterizer,
 ) -> None:
     studio = config.layout == "studio"
     frames, size = int(config.frames or 0), int(config.resolution or 0)
     prefix = "studio" if studio else "wild"
-    identity = make_identity(template, regions, [config.seed, _LAYOUT_CODE[config.layout], index, _IDENTITY], f"{prefix}-{index:04d}")
+    identity = make_identity(
+        template,
+        regions,
+        [config.seed, _LAYOUT_CODE[config.layout], index, _IDENTITY],
+        f"{prefix}-{index:04d}",
+    )
     motion_rng = _rng(config, index, _MOTION)
     motion = make_motion(
         motion_rng, frames, config.fps, identity.betas.numpy(), template.num_expression,
@@ -145,8 +152,8 @@ def _write_person(
     rendered = render_clip(template, regions, rasterizer, identity, motion, viewmats, Ks, size)
     common = {
         "identity": identity.name, "split": split_of(index, count), "num_frames": frames, "height": size,
-        "width": size, "fps": config.fps, "source": SOURCE, "betas": identity.betas.numpy(), "with_gaze": True,
-        "num_expression": template.num_expression,
+        "width": size, "fps": config.fps, "source": SOURCE, "betas": identity.betas.numpy(),
+        "with_gaze": True, "num_expression": template.num_expression,
     }  # fmt: skip
     if studio:
         group = writer.add_capture(
@@ -184,7 +191,9 @@ def _studio_images(rendered: Rendered, rng: np.random.Generator) -> np.ndarray:
     return _to_uint8(rendered.color + (1 - rendered.alpha) * backdrop[:, None, None])
 
 
-def _wild_images(rendered: Rendered, rng: np.random.Generator, azimuth: np.ndarray, frames: int) -> np.ndarray:
+def _wild_images(
+    rendered: Rendered, rng: np.random.Generator, azimuth: np.ndarray, frames: int
+) -> np.ndarray:
     """Person over a panning cluttered scene, with the clip's blur, noise, colour cast and exposure drift."""
     size = rendered.color.shape[-1]
     scene = clutter(rng, size)

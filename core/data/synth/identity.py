@@ -47,8 +47,12 @@ STATIC, MOUTH, CHEEK = 0, 1, 2
 MOUTH_OPEN_GAIN = 3.0
 """How much taller the mouth slit gets at a fully open mouth (``opening`` 1)."""
 
-SKIN_TONES = np.array([[0.96, 0.80, 0.69], [0.90, 0.70, 0.56], [0.78, 0.57, 0.42], [0.55, 0.38, 0.26], [0.36, 0.24, 0.17]])
-HAIR_COLOURS = np.array([[0.08, 0.06, 0.05], [0.25, 0.15, 0.08], [0.55, 0.38, 0.20], [0.85, 0.70, 0.45], [0.6, 0.6, 0.6]])
+SKIN_TONES = np.array(
+    [[0.96, 0.80, 0.69], [0.90, 0.70, 0.56], [0.78, 0.57, 0.42], [0.55, 0.38, 0.26], [0.36, 0.24, 0.17]]
+)
+HAIR_COLOURS = np.array(
+    [[0.08, 0.06, 0.05], [0.25, 0.15, 0.08], [0.55, 0.38, 0.20], [0.85, 0.70, 0.45], [0.6, 0.6, 0.6]]
+)
 IRIS_COLOURS = np.array([[0.30, 0.18, 0.08], [0.20, 0.35, 0.60], [0.25, 0.45, 0.25], [0.12, 0.08, 0.05]])
 
 
@@ -139,7 +143,7 @@ def _garment_colour(rng: np.random.Generator) -> Tensor:
 
 
 def _pattern(rng: np.random.Generator, pos: Tensor, first: Tensor, second: Tensor) -> Tensor:
-    """Per-anchor garment colours ``[n, 3]``: plain, horizontal stripes, two-tone (split at a height), checks."""
+    """Per-anchor garment colours ``[n, 3]``: plain, stripes, two-tone (split at a height) or checks."""
     choice = rng.integers(4)
     y, angle = pos[:, 1], torch.atan2(pos[:, 0], pos[:, 2])
     if choice == 0:
@@ -155,7 +159,7 @@ def _pattern(rng: np.random.Generator, pos: Tensor, first: Tensor, second: Tenso
 
 
 def make_identity(template: Template, regions: BodyRegions, seed: int | list[int], name: str) -> Identity:
-    """The person of ``seed`` on ``template`` (whose :func:`~lca.data.synth.regions.body_regions` are given)."""
+    """The person of ``seed`` on ``template``; ``regions`` are its :func:`~.regions.body_regions`."""
     rng = np.random.default_rng(seed)
     betas = torch.from_numpy(np.clip(rng.normal(0.0, 0.8, template.num_betas), -2.0, 2.0)).float()
     with torch.no_grad():
@@ -171,8 +175,12 @@ def make_identity(template: Template, regions: BodyRegions, seed: int | list[int
     # --- colours of the surface: skin, garments, shoes, face details -------------------------------
     tone = rng.uniform(0, len(SKIN_TONES) - 1)
     lo = int(tone)
-    skin = torch.from_numpy(SKIN_TONES[lo] + (tone - lo) * (SKIN_TONES[min(lo + 1, len(SKIN_TONES) - 1)] - SKIN_TONES[lo])).float()
-    hair_colour = torch.from_numpy(HAIR_COLOURS[rng.integers(len(HAIR_COLOURS))]).float() * rng.uniform(0.8, 1.1)
+    skin = torch.from_numpy(
+        SKIN_TONES[lo] + (tone - lo) * (SKIN_TONES[min(lo + 1, len(SKIN_TONES) - 1)] - SKIN_TONES[lo])
+    ).float()
+    hair_colour = torch.from_numpy(HAIR_COLOURS[rng.integers(len(HAIR_COLOURS))]).float() * rng.uniform(
+        0.8, 1.1
+    )
     colors = skin.expand(len(pos0), 3).clone()
     waist_y = float(r.positions[r.is_in((PELVIS,)), 1].max()) + 0.02
     sleeve = rng.choice([0.25, 0.38, 0.7])  # |x| reach of the sleeves: sleeveless, short, long
@@ -200,7 +208,7 @@ def make_identity(template: Template, regions: BodyRegions, seed: int | list[int
 
     face_front = (pos0[:, 2] > float(r.head_centre[2])) & r.is_in((HEAD, JAW))
     brows = face_front & ((y - (eye_y + 0.45 * iod)).abs() < 0.13 * iod)
-    brows &= ((x.abs() - 0.55 * iod).abs() < 0.4 * iod)
+    brows &= (x.abs() - 0.55 * iod).abs() < 0.4 * iod
     colors[brows] = hair_colour * 0.8
     lips_colour = skin * torch.tensor([0.85, 0.45, 0.45]) * rng.uniform(0.8, 1.0)
     mouth = r.mouth
@@ -217,15 +225,19 @@ def make_identity(template: Template, regions: BodyRegions, seed: int | list[int
     # --- hair: which scalp anchors, and the style ---------------------------------------------------
     head = r.is_in((HEAD,))
     depth = pos0[:, 2] - float(r.head_centre[2])  # > 0 towards the face
-    hairline = eye_y + 0.6 * iod + 0.9 * iod * (depth / 0.1).clamp(-1, 1)  # low at the back, high at the front
+    hairline = (
+        eye_y + 0.6 * iod + 0.9 * iod * (depth / 0.1).clamp(-1, 1)
+    )  # low at the back, high at the front
     scalp = head & (y > hairline - iod * 0.6 * (depth < 0))
     style = rng.choice(["short", "long", "bun", "shaved"], p=[0.35, 0.35, 0.15, 0.15])
-    colors[scalp] = hair_colour * (0.6 if style == "shaved" else 1.0) + skin * (0.4 if style == "shaved" else 0.0)
+    colors[scalp] = hair_colour * (0.6 if style == "shaved" else 1.0) + skin * (
+        0.4 if style == "shaved" else 0.0
+    )
 
     # --- surface Gaussians: one flat disc per anchor --------------------------------------------------
     loose = rng.uniform(0.0, 0.03) * (top & torso).float() * ((waist_y + 0.35 - y) / 0.35).clamp(0, 1)
     offsets = normal * (loose + 0.004 * shoes.float())[:, None]
-    radius = (0.6 * spacing).clamp(max=0.03)
+    radius = (0.7 * spacing).clamp(max=0.03)
     noise = torch.from_numpy(rng.normal(0, 0.03, (len(pos0), 3))).float()
     surface_colors = (colors * shade[:, None] * (1.0 + noise)).clamp(0, 1)
     kind = torch.where(cheeks, CHEEK, STATIC)
@@ -248,12 +260,26 @@ def make_identity(template: Template, regions: BodyRegions, seed: int | list[int
         centre = r.eye_centres[side] + shift[r.joint == joint].mean(0)
         front = torch.tensor([0.0, 0.0, r.eye_radius])
         w = cloud.one_hot({joint: 1.0})
-        cloud.add((centre + 1.02 * front)[None], iris_colour, torch.tensor([0.42, 0.42, 0.06]) * r.eye_radius, w, opacity=1.0)
-        cloud.add((centre + 1.06 * front)[None], torch.tensor([0.02, 0.02, 0.02]), torch.tensor([0.2, 0.2, 0.05]) * r.eye_radius, w, opacity=1.0)
+        cloud.add(
+            (centre + 1.02 * front)[None],
+            iris_colour,
+            torch.tensor([0.42, 0.42, 0.06]) * r.eye_radius,
+            w,
+            opacity=1.0,
+        )
+        cloud.add(
+            (centre + 1.06 * front)[None],
+            torch.tensor([0.02, 0.02, 0.02]),
+            torch.tensor([0.2, 0.2, 0.05]) * r.eye_radius,
+            w,
+            opacity=1.0,
+        )
 
     # --- mouth opening: a dark slit along the lips, taller with the jaw (kind MOUTH) ------------------
     mx = torch.linspace(-0.3 * iod, 0.3 * iod, 7)
-    mouth_pts = torch.stack([mx, torch.full_like(mx, float(mouth[1])), torch.full_like(mx, float(mouth[2]))], -1)
+    mouth_pts = torch.stack(
+        [mx, torch.full_like(mx, float(mouth[1])), torch.full_like(mx, float(mouth[2]))], -1
+    )
     idx = torch.from_numpy(nearest_anchor(mouth_pts.numpy(), pos0))
     mouth_pos = own[idx] + normal[idx] * 0.0025
     cloud.add(
@@ -317,7 +343,13 @@ def make_identity(template: Template, regions: BodyRegions, seed: int | list[int
 
 
 def _long_hair(
-    cloud: _Cloud, rng: np.random.Generator, r: BodyRegions, own: Tensor, colour: Tensor, eye_y: float, iod: float,
+    cloud: _Cloud,
+    rng: np.random.Generator,
+    r: BodyRegions,
+    own: Tensor,
+    colour: Tensor,
+    eye_y: float,
+    iod: float,
     thickness: float,
 ) -> None:
     """A curtain of hair behind the head and neck down to the shoulders, blending from head to spine."""
@@ -335,12 +367,23 @@ def _long_hair(
     ).reshape(-1, 3)  # fmt: skip
     t = d.reshape(-1, 1)
     weights = (1 - 0.8 * t) * cloud.one_hot({HEAD: 1.0}) + 0.8 * t * cloud.one_hot({SPINE3: 1.0})
-    cloud.add(pts + torch.from_numpy(rng.normal(0, 0.003, pts.shape)).float(), colour, torch.full((3,), 0.011), weights)
+    cloud.add(
+        pts + torch.from_numpy(rng.normal(0, 0.003, pts.shape)).float(),
+        colour,
+        torch.full((3,), 0.011),
+        weights,
+    )
 
 
 def _skirt(
-    cloud: _Cloud, rng: np.random.Generator, r: BodyRegions, own: Tensor, waist_y: float, pattern,  # noqa: ANN001
-    first: Tensor, second: Tensor,
+    cloud: _Cloud,
+    rng: np.random.Generator,
+    r: BodyRegions,
+    own: Tensor,
+    waist_y: float,
+    pattern,
+    first: Tensor,
+    second: Tensor,
 ) -> None:
     """A flared cone from the waist; its lower rows follow the thighs more than the pelvis."""
     hem = waist_y - rng.uniform(0.3, 0.6)
@@ -354,31 +397,61 @@ def _skirt(
     t, p = torch.meshgrid(rows, phi, indexing="ij")
     grow = 1.0 + flare * t * (waist_y - hem) / 0.2
     pts = torch.stack(
-        [half_x * grow * torch.sin(p), waist_y - t * (waist_y - hem), centre[2] + half_z * grow * torch.cos(p)], -1
+        [
+            half_x * grow * torch.sin(p),
+            waist_y - t * (waist_y - hem),
+            centre[2] + half_z * grow * torch.cos(p),
+        ],
+        -1,
     ).reshape(-1, 3)
     t, side = t.reshape(-1, 1), torch.sigmoid(pts[:, :1] / 0.04)
     weights = (1 - 0.7 * t) * cloud.one_hot({PELVIS: 1.0}) + 0.7 * t * (
         side * cloud.one_hot({1: 1.0}) + (1 - side) * cloud.one_hot({2: 1.0})
     )
     colours = pattern(rng, pts, first, second) * (0.8 + 0.2 * torch.cos(p.reshape(-1, 1)).clamp(min=0))
-    normals = torch.nn.functional.normalize(torch.stack([torch.sin(p), 0 * p, torch.cos(p)], -1).reshape(-1, 3), dim=-1)
-    cloud.add(pts, colours, torch.tensor([0.012, 0.012, 0.003]), weights, frames_from_normals(normals), normals=normals)
+    normals = torch.nn.functional.normalize(
+        torch.stack([torch.sin(p), 0 * p, torch.cos(p)], -1).reshape(-1, 3), dim=-1
+    )
+    cloud.add(
+        pts,
+        colours,
+        torch.tensor([0.012, 0.012, 0.003]),
+        weights,
+        frames_from_normals(normals),
+        normals=normals,
+    )
 
 
 def _cap(
-    cloud: _Cloud, rng: np.random.Generator, r: BodyRegions, own: Tensor, eye_y: float, iod: float, thickness: float
+    cloud: _Cloud,
+    rng: np.random.Generator,
+    r: BodyRegions,
+    own: Tensor,
+    eye_y: float,
+    iod: float,
+    thickness: float,
 ) -> None:
     """A cap: a dome over the top of the head and a visor over the eyes."""
     colour = _garment_colour(rng)
     top = r.is_in((HEAD,)) & (r.positions[:, 1] > eye_y + 0.9 * iod)
     idx = torch.nonzero(top).squeeze(1)
     w = cloud.one_hot({HEAD: 1.0})
-    cloud.add(own[idx] + r.normals[idx] * thickness, colour, (r.spacing[idx, None] * 1.1).expand(-1, 3), w, anchor=idx)
+    cloud.add(
+        own[idx] + r.normals[idx] * thickness,
+        colour,
+        (r.spacing[idx, None] * 1.1).expand(-1, 3),
+        w,
+        anchor=idx,
+    )
     centre = r.head_centre + (own - r.positions)[r.is_in((HEAD,))].mean(0)
     u, v = torch.meshgrid(torch.linspace(-1, 1, 14), torch.linspace(0, 1, 6), indexing="ij")
     front = float(r.positions[top, 2].max())
     visor = torch.stack(
-        [0.085 * u * (1 - 0.3 * v), torch.full_like(u, eye_y + 1.0 * iod), centre[2] + front + 0.005 + 0.06 * v * (1 - u**2).sqrt()],
+        [
+            0.085 * u * (1 - 0.3 * v),
+            torch.full_like(u, eye_y + 1.0 * iod),
+            centre[2] + front + 0.005 + 0.06 * v * (1 - u**2).sqrt(),
+        ],
         -1,
     ).reshape(-1, 3)
     cloud.add(visor, colour * 0.85, torch.tensor([0.008, 0.002, 0.008]), w)

@@ -44,7 +44,7 @@ class Motion:
     """A clip's SMPL-X parameters (numpy ``[T, d]``, float32) plus the raw signals behind the face."""
 
     params: dict[str, np.ndarray]
-    """SMPL-X keys of :data:`lca.data.schema.SMPLX_POSE_DIMS` plus ``expression [T, E]`` and ``betas [T, S]``."""
+    """The keys of :data:`lca.data.schema.SMPLX_POSE_DIMS` plus ``expression [T, E]``, ``betas [T, S]``."""
     gaze_angles: np.ndarray
     """``[T, 2]`` eye yaw and pitch in radians (both eyes)."""
 
@@ -65,7 +65,10 @@ def _axis_angle(yaw: np.ndarray, pitch: np.ndarray, roll: np.ndarray | None = No
     """Axis-angle ``[T, 3]`` of R_y(yaw) R_x(pitch) R_z(roll)."""
     roll = np.zeros_like(yaw) if roll is None else roll
     axes = torch.eye(3, dtype=torch.float64)
-    rot = [roma.rotvec_to_rotmat(torch.from_numpy(a)[:, None] * axes[i]) for a, i in ((yaw, 1), (pitch, 0), (roll, 2))]
+    rot = [
+        roma.rotvec_to_rotmat(torch.from_numpy(a)[:, None] * axes[i])
+        for a, i in ((yaw, 1), (pitch, 0), (roll, 2))
+    ]
     return roma.rotmat_to_rotvec(rot[0] @ rot[1] @ rot[2]).numpy()
 
 
@@ -112,7 +115,9 @@ def make_motion(
 
     turn = smooth(rng, t, 1, speed=0.4)[:, 0]
     global_orient = _axis_angle(yaw + 0.35 * turn, np.zeros(frames), sway * np.sin(beat))
-    transl = np.stack([0.6 * sway * np.sin(beat), 0.02 * np.abs(np.sin(beat)), 0.05 * smooth(rng, t, 1)[:, 0]], -1)
+    transl = np.stack(
+        [0.6 * sway * np.sin(beat), 0.02 * np.abs(np.sin(beat)), 0.05 * smooth(rng, t, 1)[:, 0]], -1
+    )
 
     hands = []
     for side in (1.0, -1.0):
@@ -129,7 +134,9 @@ def make_motion(
     ranges[: len(EXPRESSION_RANGES)] = EXPRESSION_RANGES[:num_expression]
     expression = (ranges[:, 0] + face * (ranges[:, 1] - ranges[:, 0])) * active * expressive
     jaw = np.zeros((frames, 3))
-    jaw[:, 0] = JAW_MAX * expressive * np.clip(0.5 * (1 + smooth(rng, t, 1, speed=1.5)[:, 0]) * 1.3 - 0.3, 0, 1)
+    jaw[:, 0] = (
+        JAW_MAX * expressive * np.clip(0.5 * (1 + smooth(rng, t, 1, speed=1.5)[:, 0]) * 1.3 - 0.3, 0, 1)
+    )
     gaze = smooth(rng, t, 2, speed=0.8) * np.array(GAZE_MAX)
     eye = _axis_angle(gaze[:, 0], gaze[:, 1])
 

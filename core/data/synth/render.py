@@ -111,7 +111,13 @@ def render_clip(
             frame = gaussians.map(lambda field, t=t: field[t])
             to_camera = torch.nn.functional.normalize(centres[t, c] - frame.means, dim=-1)
             keep = (normals[t] * to_camera).sum(-1) > BACK_FACING * normals[t].norm(dim=-1)
-            out = rasterizer(frame[keep | (normals[t].abs().sum(-1) == 0)], viewmats[t, c][None], Ks[t, c][None], size, size)
+            out = rasterizer(
+                frame[keep | (normals[t].abs().sum(-1) == 0)],
+                viewmats[t, c][None],
+                Ks[t, c][None],
+                size,
+                size,
+            )
             color[t, c], alpha[t, c] = out.color[0], out.alpha[0]
         boxes = face_boxes(template, regions, anchors, transforms, viewmats, Ks, size, size)
         forward = torch.tensor([0.0, 0.0, 1.0])

@@ -24,14 +24,18 @@ BODY_CENTRE = (0.0, -0.3, 0.0)
 FOV_DEG = 36.0
 
 
-def wild_cameras(rng: np.random.Generator, frames: int, fps: float, size: int) -> tuple[Tensor, Tensor, np.ndarray]:
-    """Per-frame ``viewmats [T, 4, 4]``, ``Ks [T, 3, 3]`` and the azimuths ``[T]`` (radians) of a drifting camera."""
+def wild_cameras(
+    rng: np.random.Generator, frames: int, fps: float, size: int
+) -> tuple[Tensor, Tensor, np.ndarray]:
+    """Per-frame ``viewmats [T, 4, 4]``, ``Ks [T, 3, 3]``, azimuths ``[T]`` (radians) of a drifting camera."""
     t = np.arange(frames) / fps
     wobble = smooth(rng, t, 6, speed=0.6)
     azimuth = rng.uniform(-0.9, 0.9) + rng.uniform(-0.3, 0.3) * t / max(t[-1], 1e-6) + 0.15 * wobble[:, 0]
     elevation = rng.uniform(0.0, 0.25) + 0.05 * wobble[:, 1]
     distance = rng.uniform(2.8, 3.4) + 0.1 * wobble[:, 2]
-    direction = np.stack([np.cos(elevation) * np.sin(azimuth), np.sin(elevation), np.cos(elevation) * np.cos(azimuth)], -1)
+    direction = np.stack(
+        [np.cos(elevation) * np.sin(azimuth), np.sin(elevation), np.cos(elevation) * np.cos(azimuth)], -1
+    )
     target = np.array(BODY_CENTRE) + 0.03 * wobble[:, 3:6]
     eye = target + distance[:, None] * direction
     viewmats = look_at(torch.from_numpy(eye).float(), torch.from_numpy(target).float())
@@ -60,7 +64,9 @@ def clutter(rng: np.random.Generator, size: int) -> Tensor:
     ys, xs = torch.meshgrid(torch.linspace(0, 1, side), torch.linspace(0, 1, side), indexing="ij")
     wall, floor = torch.from_numpy(rng.uniform(0.2, 0.9, (2, 3))).float()
     horizon = rng.uniform(0.55, 0.75)
-    image = torch.where(ys[None] < horizon, wall[:, None, None] * (0.8 + 0.3 * ys), floor[:, None, None] * (1.2 - 0.4 * ys))
+    image = torch.where(
+        ys[None] < horizon, wall[:, None, None] * (0.8 + 0.3 * ys), floor[:, None, None] * (1.2 - 0.4 * ys)
+    )
     for _ in range(int(rng.integers(10, 24))):
         cx, cy = rng.uniform(0, 1, 2)
         w, h = rng.uniform(0.02, 0.2, 2)
@@ -72,10 +78,10 @@ def clutter(rng: np.random.Generator, size: int) -> Tensor:
 
 
 def pan(scene: Tensor, size: int, shift: tuple[float, float]) -> Tensor:
-    """The ``[3, S, S]`` window of ``scene`` offset by ``shift`` (fractions of the free margin, in [-1, 1])."""
+    """The ``[3, S, S]`` window of ``scene`` offset by ``shift`` (fractions of the margin, in [-1, 1])."""
     margin = scene.shape[-1] - size
-    x0 = int(round((0.5 + 0.5 * float(np.clip(shift[0], -1, 1))) * margin))
-    y0 = int(round((0.5 + 0.5 * float(np.clip(shift[1], -1, 1))) * margin))
+    x0 = round((0.5 + 0.5 * float(np.clip(shift[0], -1, 1))) * margin)
+    y0 = round((0.5 + 0.5 * float(np.clip(shift[1], -1, 1))) * margin)
     return scene[:, y0 : y0 + size, x0 : x0 + size]
 
 

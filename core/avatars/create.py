@@ -1,0 +1,151 @@
+"""Making an avatar: a trained checkpoint + reference images + shape -> :class:`AvatarFile`.
+
+References come from image files (any number; a face close-up is simply one more image) with the betas of
+a parameters ``.npz``, or from a store group. The store rule is deterministic (so evaluation knows what is
+held out): ``studio`` uses frame ``T`` seen by :func:`reference_cameras` (K cameras spread evenly over the
+rig), ``wild-video`` uses frame ``T`` and K-1 other frames spread evenly over the clip; both add the face
+close-up of the reference with the largest face box, as the datasets do. K is the pipeline's
+``num_references`` of the data slot of that layout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from lca.avatars.file import AvatarFile, from_model
+from lca.config import PipelineConfig, SlotConfig, resolve_pipeline
+from lca.errors import LcaError
+from lca.train.checkpoint import CONFIG_FILE, Checkpoint, CheckpointError, load_weights, resolve
+
+
+def load_model(checkpoint: str | Path, *, ema: bool = False, device: str = "cpu") -> tuple[Any, Checkpoint]:
+    """The :class:`~lca.model.avatar.AvatarModel` of a run folder or checkpoint folder, in eval mode.
+
+    A run folder resolves to its newest valid checkpoint (the last stage's ``final`` after training)."""
+    from lca.model.avatar import AvatarModel
+
+    path = Path(checkpoint)
+    if not path.exists():
+        raise CheckpointError(
+            f"Checkpoint {path} does not exist: pass a run folder (runs/<pipeline>/<time>) or a checkpoint "
+            "folder (.../checkpoints/<stage>/final) written by `lca train`."
+        )
+    found = resolve(path)
+    config = resolve_pipeline(found.path / CONFIG_FILE)
+    model = AvatarModel(config)
+    load_weights(found, model, ema=ema)
+    return model.to(device).eval(), found
+
+
+def reference_cameras(num_cameras: int, k: int) -> list[int]:
+    """K camera indices spread evenly over a rig of ``num_cameras`` (all of them when K >= the rig)."""
+    if k >= num_cameras:
+        return list(range(num_cameras))
+    return sorted({int(round(x)) for x in np.linspace(0, num_cameras - 1, k, endpoint=False)})
+
+
+def reference_frames(num_frames: int, frame: int, k: int) -> list[int]:
+    """``frame`` and K-1 others spread evenly over a clip (wild-video references)."""
+    others = [int(x) % num_frames for x in np.linspace(frame, frame + num_frames, k, endpoint=False)]
+    return list(dict.fromkeys(others))
+
+
+def data_slot(config: PipelineConfig, layout: str) -> SlotConfig:
+    """The pipeline's data slot reading ``layout`` (same type name), else the last stage's slot: its image
+    size, face crop size and margin are what the model was trained with."""
+    for slot in config.data.values():
+        if slot.type == layout:
+            return slot
+    if not config.data:
+        raise LcaError(f"Pipeline '{config.name}' has no data slot: cannot tell the image size it expects.")
+    stage = config.schedule[-1].data if config.schedule else next(iter(config.data))
+    return config.data[stage]
+
+
+def store_dataset(config: PipelineConfig, store: str, **updates: Any) -> Any:
+    """A :class:`~lca.avatars.views.FixedViewsDataset` over ``store`` with the pipeline's data settings."""
+    from lca.avatars.views import FixedViewsDataset
+    from lca.data.reader import StoreReader
+
+    reader = StoreReader(store)
+    slot = data_slot(config, reader.layout)
+    base = {k: v for k, v in slot.config.model_dump().items() if k in FixedViewsDataset.Config.model_fields}
+    params = {**base, "path": store, **updates}
+    return FixedViewsDataset(FixedViewsDataset.Config(**params), reader=reader)
+
+
+def store_references(config: PipelineConfig, store: str, group: str, frame: int = 0) -> tuple[Any, str]:
+    """Reference views (:class:`lca.data.sample.Views`, with face close-up) of ``group`` and a description."""
+    dataset = store_dataset(config, store)
+    meta = dataset.meta(group)
+    if not 0 <= frame < meta.num_frames:
+        raise LcaError(f"--frame {frame} is out of range: group '{group}' of {store} has {meta.num_frames} frames.")
+    k = dataset.config.num_references
+    if meta.layout == "studio":
+        pairs = [(frame, c) for c in reference_cameras(meta.num_cameras, k)]
+    else:
+        pairs = [(t, 0) for t in reference_frames(meta.num_frames, frame, k)]
+    views = dataset.references(meta, pairs)
+    return views, f"store {store} group {group} views {pairs} identity {meta.identity}"
+
+
+def load_images(paths: Sequence[str | Path], size: int) -> torch.Tensor:
+    """Image files -> ``[V, 3, size, size]`` in [0, 1], each fitted into a centred square (zero padded) like
+    the datasets' full frames. An alpha channel, if any, is dropped."""
+    import imageio.v3 as iio
+
+    from lca.data.crop import crop_resize, full_square
+
+    out = []
+    for path in paths:
+        if not Path(path).is_file():
+            raise LcaError(f"Reference image not found: {path}")
+        try:
+            array = np.asarray(iio.imread(path))
+        except Exception as error:  # imageio raises many types for unreadable files
+            raise LcaError(f"Cannot read reference image {path}: {error}") from error
+        if array.ndim == 2:
+            array = np.repeat(array[..., None], 3, axis=-1)
+        if array.ndim != 3 or array.shape[-1] < 3:
+            raise LcaError(f"Reference image {path} has shape {array.shape}; expected H x W x 3 (RGB).")
+        scale = 65535.0 if array.dtype == np.uint16 else 255.0
+        image = torch.from_numpy(array[..., :3].astype(np.float32) / scale).permute(2, 0, 1)
+        out.append(crop_resize(image, full_square(*image.shape[1:]), size))
+    return torch.stack(out)
+
+
+def load_betas(path: str | Path, num_betas: int) -> torch.Tensor:
+    """``betas [S]`` from an ``.npz`` holding ``betas`` as ``[S]`` or ``[T, S]`` (first row)."""
+    path = Path(path)
+    if not path.is_file():
+        raise LcaError(f"Template parameters file not found: {path}")
+    with np.load(path) as data:
+        if "betas" not in data:
+            raise LcaError(f"{path} has no 'betas' array (it has {sorted(data.files)}).")
+        betas = np.asarray(data["betas"], dtype=np.float32)
+    betas = betas.reshape(-1, betas.shape[-1])[0]
+    if betas.shape[0] != num_betas:
+        raise LcaError(f"{path}: betas have {betas.shape[0]} values; the template takes {num_betas}.")
+    return torch.from_numpy(betas)
+
+
+@torch.no_grad()
+def create_avatar_file(
+    model: Any,
+    images: torch.Tensor,
+    betas: torch.Tensor,
+    *,
+    view_mask: torch.Tensor | None = None,
+    source_checkpoint: str = "",
+    source: str = "",
+) -> AvatarFile:
+    """Run the encoder and backbone once: ``images [V, 3, H, W]``, ``betas [S]`` -> :class:`AvatarFile`."""
+    device = next(model.parameters()).device
+    mask = torch.ones(1, images.shape[0], dtype=torch.bool) if view_mask is None else view_mask[None]
+    avatar = model.create_avatar(images[None].to(device), mask.to(device), betas[None].to(device))
+    return from_model(model, avatar, source_checkpoint=source_checkpoint, source=source)

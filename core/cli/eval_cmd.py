@@ -1,0 +1,48 @@
+"""``lca eval``: PSNR / SSIM / LPIPS of driven renders on a store split (protocol in lca.evaluate)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.markup import escape
+
+from lca.cli.console import console, err_console
+
+
+def eval_(
+    checkpoint: Path = typer.Option(..., "--checkpoint", help="Run folder or checkpoint folder from `lca train`."),
+    store: str = typer.Option(..., "--store", help="Store to evaluate on (path, URL or synthetic://LAYOUT)."),
+    split: str = typer.Option("test", "--split", help="Split of the store: train | val | test."),
+    out: Path = typer.Option(None, "--out", help="Output folder (default: <run>/eval/<store name>-<split>)."),
+    ema: bool = typer.Option(False, "--ema", help="Use the checkpoint's EMA weights."),
+    device: str = typer.Option("cpu", "--device", help="torch device, e.g. cuda."),
+) -> None:
+    """Evaluate held-out identities, views and expressions; writes metrics.json and metrics.md."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from lca.avatars.create import load_model
+    from lca.errors import LcaError
+    from lca.evaluate import ModelPredictor, evaluate_store, lpips_or_note, markdown_table, write_results
+
+    if split not in ("train", "val", "test"):
+        raise LcaError(f"--split must be train, val or test; got '{split}'.")
+    model, found = load_model(checkpoint, ema=ema, device=device)
+    lpips_model, note = lpips_or_note()
+    if lpips_model is None:
+        err_console.print(f"[yellow]{escape(note)}[/]")
+    columns = (TextColumn("evaluating"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, console=err_console) as bar:
+        task = bar.add_task("eval", total=None)
+        result = evaluate_store(
+            model.config, store, split, ModelPredictor(model), lpips_model=lpips_model, lpips_note=note,
+            progress=lambda n: bar.advance(task, n),
+        )  # fmt: skip
+    result = {"checkpoint": str(found.path), "pipeline": model.config.name, **result}
+    if out is None:
+        run = found.path.parents[2] if found.path.parent.parent.name == "checkpoints" else found.path
+        name = store.rstrip("/").split("/")[-1].removesuffix(".zarr") or "store"
+        out = run / "eval" / f"{name}-{split}"
+    json_path, md_path = write_results(out, result)
+    console.print(markdown_table(result))
+    console.print(f"Wrote {escape(str(json_path))} and {escape(str(md_path))}")
