@@ -12,7 +12,7 @@ import sys
 import typer
 from rich.markup import escape
 
-from lca.cli import config_cmd, data_cmd, lpips_cmd, registry_cmd, train_cmd
+from lca.cli import avatar_cmd, config_cmd, data_cmd, eval_cmd, lpips_cmd, model_cmd, registry_cmd, train_cmd
 from lca.cli.console import err_console
 from lca.errors import LcaError
 
@@ -27,8 +27,11 @@ app = typer.Typer(
 app.add_typer(registry_cmd.app, name="registry")
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(lpips_cmd.app, name="lpips")
+app.add_typer(model_cmd.app, name="model")
 app.add_typer(data_cmd.app, name="data")
 app.command("train")(train_cmd.train)
+app.add_typer(avatar_cmd.app, name="avatar")
+app.command("eval")(eval_cmd.eval_)
 
 _debug = False
 

@@ -15,9 +15,13 @@ app = typer.Typer(help="Create, animate and export avatars (see docs/avatars.md)
 
 @app.command("create")
 def create(
-    checkpoint: Path = typer.Option(..., "--checkpoint", help="Run folder or checkpoint folder from `lca train`."),
+    checkpoint: Path = typer.Option(
+        ..., "--checkpoint", help="Run folder or checkpoint folder from `lca train`."
+    ),
     out: Path = typer.Option(..., "--out", help="Avatar file to write (.safetensors)."),
-    store: str = typer.Option(None, "--store", help="Store with the person (path, URL or synthetic://LAYOUT)."),
+    store: str = typer.Option(
+        None, "--store", help="Store with the person (path, URL or synthetic://LAYOUT)."
+    ),
     group: str = typer.Option(None, "--group", help="The store group (clip or capture) of the person."),
     frame: int = typer.Option(0, "--frame", help="Store frame of the references (and of the betas)."),
     images: list[Path] = typer.Option(None, "--images", help="Reference image files (repeat the option)."),
@@ -37,7 +41,9 @@ def create(
     )
 
     if (store is None) == (not images):
-        raise LcaError("Give either --store STORE --group G [--frame T] or --images IMG... --params PARAMS.npz.")
+        raise LcaError(
+            "Give either --store STORE --group G [--frame T] or --images IMG... --params PARAMS.npz."
+        )
     if store is not None and group is None:
         raise LcaError("--store needs --group (list a store's groups with `lca data check STORE`).")
     if images and params is None:
@@ -65,11 +71,15 @@ def create(
 @app.command("animate")
 def animate(
     avatar: Path = typer.Argument(..., help="Avatar file from `lca avatar create`."),
-    motion: str = typer.Option(..., "--motion", help="motion.npz, or STORE[:GROUP] (default: first test group)."),
+    motion: str = typer.Option(
+        ..., "--motion", help="motion.npz, or STORE[:GROUP] (default: first test group)."
+    ),
     out: Path = typer.Option(..., "--out", help="Video to write (.mp4 or .gif)."),
     gif: Path = typer.Option(None, "--gif", help="Also write a GIF here."),
     camera: str = typer.Option("turntable", "--camera", help="turntable | fixed | store."),
-    store_camera: int = typer.Option(0, "--store-camera", help="With --camera store on a studio store: camera."),
+    store_camera: int = typer.Option(
+        0, "--store-camera", help="With --camera store on a studio store: camera."
+    ),
     fps: float = typer.Option(None, "--fps", help="Frames per second (default: the motion's)."),
     size: int = typer.Option(256, "--size", help="Square frame side in pixels (even)."),
     background: str = typer.Option("black", "--background", help="black | white | grey."),
@@ -94,7 +104,9 @@ def animate(
     if frames is not None:
         clip = clip.select(list(range(min(frames, clip.num_frames))))
     if face_input_size(player) is not None and "face_crop" not in clip.signals:
-        err_console.print("Note: the motion has no face crops; the expression code stays neutral (prior mean).")
+        err_console.print(
+            "Note: the motion has no face crops; the expression code stays neutral (prior mean)."
+        )
     columns = (TextColumn("rendering"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=err_console) as bar:
         task = bar.add_task("render", total=clip.num_frames)

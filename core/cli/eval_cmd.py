@@ -11,7 +11,9 @@ from lca.cli.console import console, err_console
 
 
 def eval_(
-    checkpoint: Path = typer.Option(..., "--checkpoint", help="Run folder or checkpoint folder from `lca train`."),
+    checkpoint: Path = typer.Option(
+        ..., "--checkpoint", help="Run folder or checkpoint folder from `lca train`."
+    ),
     store: str = typer.Option(..., "--store", help="Store to evaluate on (path, URL or synthetic://LAYOUT)."),
     split: str = typer.Option("test", "--split", help="Split of the store: train | val | test."),
     out: Path = typer.Option(None, "--out", help="Output folder (default: <run>/eval/<store name>-<split>)."),

@@ -15,6 +15,7 @@ trainer's :class:`~lca.train.protocol.ModelOutput`.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -82,7 +83,15 @@ def driving_signals(params: dict[str, Tensor], driving: Any) -> dict[str, Tensor
 class AvatarModel(nn.Module):
     """Template, encoder, geometry tokens, backbone of blocks, drivers, decoder and rasterizer."""
 
-    def __init__(self, config: PipelineConfig, registry: Registry | None = None) -> None:
+    def __init__(
+        self,
+        config: PipelineConfig,
+        registry: Registry | None = None,
+        device: torch.device | str | None = None,
+    ) -> None:
+        """Build every slot through the registry. ``device`` creates the learnable parts there directly
+        (``"meta"``: shapes only, no memory, for summaries of paper-scale pipelines); the template, which
+        has no learnable parameters but reads its body model from disk, is always built on the CPU."""
         super().__init__()
         registry = registry or default_registry()
         self.config = config
@@ -92,20 +101,21 @@ class AvatarModel(nn.Module):
 
         width = config.model.width
         self.template = build(config.slots["template"])
-        self.encoder = build(config.slots["encoder"])
-        self.image_proj = nn.Linear(self.encoder.out_dim, width)
-        self.geometry = GeometryTokens(width, config.model.fourier_bands, num_parts=len(PART_NAMES))
-        block_slot = config.slots["block"]
-        self.backbone = Backbone(
-            lambda last: build(block_slot, dim=width, last=last),
-            config.model.depth,
-            width,
-            config.model.grad_checkpointing,
-        )
-        self.drivers = nn.ModuleDict({name: build(slot) for name, slot in config.drivers.items()})
-        driver_dim = sum(driver.out_dim for driver in self.drivers.values())
-        self.decoder = build(config.slots["decoder"], dim=width, driver_dim=driver_dim)
-        self.rasterizer = build(config.slots["rasterizer"])
+        with torch.device(device) if device is not None else contextlib.nullcontext():
+            self.encoder = build(config.slots["encoder"])
+            self.image_proj = nn.Linear(self.encoder.out_dim, width)
+            self.geometry = GeometryTokens(width, config.model.fourier_bands, num_parts=len(PART_NAMES))
+            block_slot = config.slots["block"]
+            self.backbone = Backbone(
+                lambda last: build(block_slot, dim=width, last=last),
+                config.model.depth,
+                width,
+                config.model.grad_checkpointing,
+            )
+            self.drivers = nn.ModuleDict({name: build(slot) for name, slot in config.drivers.items()})
+            driver_dim = sum(driver.out_dim for driver in self.drivers.values())
+            self.decoder = build(config.slots["decoder"], dim=width, driver_dim=driver_dim)
+            self.rasterizer = build(config.slots["rasterizer"])
 
     # ------------------------------------------------------------------------------ feed-forward
     def create_avatar(self, images: Tensor, view_mask: Tensor | None, betas: Tensor) -> Avatar:
