@@ -177,7 +177,7 @@ def evaluate_store(
     groups: list[str] | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
-    """Evaluate ``predictor`` on the groups of ``split`` of ``store``; returns the ``metrics.json`` content."""
+    """Evaluate ``predictor`` on the groups of ``split`` of ``store``; returns what ``metrics.json`` holds."""
     dataset = store_dataset(config, store)
     names = groups if groups is not None else dataset.reader.group_names(split)
     if not names:
@@ -190,14 +190,20 @@ def evaluate_store(
         for start in range(0, len(plan.targets), chunk):
             window = slice(start, start + chunk)
             targets = plan.targets[window]
-            choice = ViewChoice(plan.references, targets, largest_face(meta, plan.references), plan.faces[window])
+            choice = ViewChoice(
+                plan.references, targets, largest_face(meta, plan.references), plan.faces[window]
+            )
             dataset.plan = [(name, choice)]
             batch = collate([dataset[0]])
             target = (batch.targets.images[0] * batch.targets.masks[0]).clamp(0, 1)
             pred = predictor(batch)
             whole = image_metrics(pred, target, lpips_model=lpips_model)
             face = image_metrics(
-                pred, target, lpips_model=lpips_model, boxes=face_boxes(meta, targets, size), crop_size=FACE_CROP
+                pred,
+                target,
+                lpips_model=lpips_model,
+                boxes=face_boxes(meta, targets, size),
+                crop_size=FACE_CROP,
             )
             for i, (t, c) in enumerate(targets):
                 record = {"group": name, "frame": t, "camera": c, "categories": plan.categories[start + i]}

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-
 from data_stores import make_store
+
 from lca.config import resolve_pipeline
 from lca.model.avatar import AvatarModel
 from lca.train.checkpoint import model_signature, save_checkpoint
@@ -68,6 +68,12 @@ def make_run(folder: Path, stores: dict[str, str], seed: int = 0) -> tuple[Path,
         "signature": model_signature(config),
     }
     save_checkpoint(
-        run / "checkpoints" / "posttrain", "final", model=model, state=None, ema=None, config_yaml=text, meta=meta
+        run / "checkpoints" / "posttrain",
+        "final",
+        model=model,
+        state=None,
+        ema=None,
+        config_yaml=text,
+        meta=meta,
     )
     return run, model

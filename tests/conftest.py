@@ -3,13 +3,19 @@ package; it is put on sys.path here and loaded through ``LCA_PLUGINS`` where a t
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from lca.registry import Registry, build_registry, reset_default_registry
+
+# Generated assets (the mannequin body file, synthetic stores) go to a fresh folder, never to the
+# user's cache; LCA_TEST_CACHE_DIR reuses one between runs.
+os.environ["LCA_CACHE_DIR"] = os.environ.get("LCA_TEST_CACHE_DIR") or tempfile.mkdtemp(prefix="lca-test-cache-")
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TOY_PLUGIN_PATH = FIXTURES / "toy_plugin"
@@ -37,3 +43,12 @@ def toy_default(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make the process-wide registry (used by the CLI) include the toy plugin."""
     monkeypatch.setenv("LCA_PLUGINS", "lca_toy.hooks")
     reset_default_registry()
+
+
+@pytest.fixture(scope="session")
+def tiny_studio_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny synthetic studio store (2 people, 3 frames, 3 cameras, 48 px) shared by model tests."""
+    from lca.data.synth import synthesize
+
+    out = tmp_path_factory.mktemp("stores") / "studio.zarr"
+    return synthesize("studio", out, identities=2, frames=3, cameras=3, resolution=48, progress=False)

@@ -26,7 +26,7 @@ from torch import Tensor
 
 from lca.avatars.file import AvatarFile
 from lca.avatars.motion import MotionClip
-from lca.cameras import intrinsics_from_fov, look_at, orbit_cameras
+from lca.cameras import intrinsics_from_fov, orbit_cameras
 from lca.contracts.template import TemplateParams
 from lca.errors import LcaError
 

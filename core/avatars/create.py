@@ -46,7 +46,7 @@ def reference_cameras(num_cameras: int, k: int) -> list[int]:
     """K camera indices spread evenly over a rig of ``num_cameras`` (all of them when K >= the rig)."""
     if k >= num_cameras:
         return list(range(num_cameras))
-    return sorted({int(round(x)) for x in np.linspace(0, num_cameras - 1, k, endpoint=False)})
+    return sorted({round(x) for x in np.linspace(0, num_cameras - 1, k, endpoint=False)})
 
 
 def reference_frames(num_frames: int, frame: int, k: int) -> list[int]:
@@ -84,7 +84,9 @@ def store_references(config: PipelineConfig, store: str, group: str, frame: int 
     dataset = store_dataset(config, store)
     meta = dataset.meta(group)
     if not 0 <= frame < meta.num_frames:
-        raise LcaError(f"--frame {frame} is out of range: group '{group}' of {store} has {meta.num_frames} frames.")
+        raise LcaError(
+            f"--frame {frame} is out of range: group '{group}' of {store} has {meta.num_frames} frames."
+        )
     k = dataset.config.num_references
     if meta.layout == "studio":
         pairs = [(frame, c) for c in reference_cameras(meta.num_cameras, k)]

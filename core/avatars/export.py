@@ -37,4 +37,3 @@ def export_ply(path: str | Path, avatar: AvatarFile, clip: MotionClip | None = N
     """Write the canonical Gaussians, or with ``clip`` the posed ones of ``frame``, to ``path``."""
     gaussians = avatar.canonical_gaussians() if clip is None else posed_gaussians(avatar, clip, frame)
     return save_ply(path, gaussians)
-

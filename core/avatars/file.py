@@ -95,11 +95,14 @@ class AvatarFile:
             **{f.name: getattr(self.canonical, f.name)[None].to(device) for f in fields(AnchorGaussians)}
         )
         return Avatar(
-            self.anchors[None].to(device), self.features[None].to(device), canonical, self.betas[None].to(device)
+            self.anchors[None].to(device),
+            self.features[None].to(device),
+            canonical,
+            self.betas[None].to(device),
         )
 
     def canonical_gaussians(self) -> Gaussians:
-        """Unbatched canonical (Da-pose) Gaussians ``[N*K]``: anchor + offset, and the canonical attributes."""
+        """Unbatched canonical (Da-pose) Gaussians ``[N*K]``: anchor + offset and their attributes."""
         batched = self.batched()
         return batched.canonical.to_gaussians(batched.anchors).map(lambda t: t[0])
 

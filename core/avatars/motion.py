@@ -74,7 +74,8 @@ class MotionClip:
     def driving_signals(self, params: TemplateParams, face_size: int | None) -> dict[str, Tensor]:
         """The drivers' signal dict (leading ``[1, T]``); see the module doc for missing face crops."""
         signals = {
-            name: getattr(params, name) for name in ("body_pose", "left_hand_pose", "right_hand_pose", "jaw_pose")
+            name: getattr(params, name)
+            for name in ("body_pose", "left_hand_pose", "right_hand_pose", "jaw_pose")
         }
         for name in ("blendshapes", "gaze"):
             if name in self.signals:
@@ -132,7 +133,9 @@ def load_motion(path: str | Path, num_expression: int | None = None) -> MotionCl
         if name not in data:
             continue
         value = np.asarray(data[name])
-        if value.ndim != len(shape) or any(s is not None and s != v for s, v in zip(shape, value.shape, strict=True)):
+        if value.ndim != len(shape) or any(
+            s is not None and s != v for s, v in zip(shape, value.shape, strict=True)
+        ):
             shown = tuple("*" if s is None else s for s in shape)
             raise LcaError(f"Motion file {path}: '{name}' has shape {value.shape}, expected {shown}.")
         if name == "face_crop":

@@ -1,6 +1,7 @@
 """Samples with views chosen by a rule instead of at random, for avatar creation and evaluation.
 
-:class:`FixedViewsDataset` reuses the datasets' own view building (:class:`~lca.data.store_dataset.StoreDataset`:
+:class:`FixedViewsDataset` reuses the datasets' own view building
+(:class:`~lca.data.store_dataset.StoreDataset`:
 square resizing, face close-ups, crop intrinsics), so references and targets look exactly like the ones
 the model was trained on; it reads any split, and its samples are a fixed plan of ``(group, ViewChoice)``.
 """
@@ -52,7 +53,7 @@ class FixedViewsDataset(StoreDataset):
         raise TypeError("FixedViewsDataset takes its views from its plan, not from choose()")
 
     def references(self, meta: GroupMeta, pairs: list[tuple[int, int]]) -> Views:
-        """Reference views of ``pairs`` plus, if configured, the face close-up of the largest face among them."""
+        """Reference views of ``pairs`` plus (if configured) the face close-up of their largest face."""
         views = self._views(meta, pairs, full=True)
         if self.config.face_reference:
             views = _concat(views, self._face_view(meta, largest_face(meta, pairs)))

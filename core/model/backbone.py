@@ -79,7 +79,7 @@ class Backbone(nn.Module):
             raise ValueError(
                 f"Backbone: view_mask must be bool [{b}, {v}]; got {view_mask.dtype} {tuple(view_mask.shape)}"
             )
-        if not bool(view_mask.any(dim=1).all()):
+        if view_mask.device.type != "meta" and not bool(view_mask.any(dim=1).all()):  # meta: shapes only
             empty = (~view_mask.any(dim=1)).nonzero().flatten().tolist()
             raise ValueError(f"Backbone: samples {empty} have no real reference view (view_mask all False)")
         return view_mask

@@ -3,8 +3,9 @@ paper-scale pipeline is summarised without allocating its weights (``lca model s
 
 FLOPs are counted by :class:`torch.utils.flop_counter.FlopCounterMode` (PyTorch's own counter, which
 knows matrix products and ``scaled_dot_product_attention``) on meta tensors: shapes flow, no arithmetic
-runs. "Attention" FLOPs are those of the attention kernels themselves (``QK^T`` and ``AV``); projections
-and MLPs count under "other".
+runs. "Attention" FLOPs are those of the attention kernels themselves (``QK^T`` and ``AV``): on the meta
+device PyTorch runs ``scaled_dot_product_attention`` as its math decomposition, batched matrix products
+(``bmm``), while linear layers are ``mm``/``addmm``; so attention = ``bmm`` + any fused attention op.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def _count(module: torch.nn.Module) -> int:
 
 def _attention_flops(counter: FlopCounterMode) -> int:
     totals = counter.get_flop_counts().get("Global", {})
-    return int(sum(flops for op, flops in totals.items() if "scaled_dot_product" in str(op)))
+    return int(sum(flops for op, flops in totals.items() if "scaled_dot_product" in str(op) or "bmm" in str(op)))
 
 
 def summarize(

@@ -14,6 +14,10 @@ from lca.component import ComponentConfig
 from lca.contracts.decoder import AnchorGaussians, Decoder, GaussianCorrection
 
 
+def _logit(p: float) -> float:
+    return math.log(p / (1.0 - p))
+
+
 class DualBranchConfig(ComponentConfig):
     num_gaussians: int = 2
     """K, Gaussians per anchor."""
@@ -118,8 +122,8 @@ class DualBranch(Decoder):
         base = config.init_spread * fibonacci_sphere(k)
         self.register_buffer("offset_shift", torch.atanh(base / config.max_offset), persistent=False)
         span = config.max_scale - config.min_scale
-        self.scale_shift = torch.logit(torch.tensor((config.init_scale - config.min_scale) / span)).item()
-        self.opacity_shift = torch.logit(torch.tensor(config.init_opacity, dtype=torch.float64)).item()
+        self.scale_shift = _logit((config.init_scale - config.min_scale) / span)  # plain floats: no tensors,
+        self.opacity_shift = _logit(config.init_opacity)  # so the decoder also builds on the meta device
         # correction branch
         self.correction_features = nn.Linear(dim, hidden)
         self.correction_driving = nn.Linear(driver_dim, hidden, bias=False) if driver_dim > 0 else None
