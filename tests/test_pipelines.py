@@ -30,7 +30,9 @@ def test_every_named_pipeline_is_covered() -> None:
 
 @pytest.mark.parametrize("name", PAPER_SCALE)
 def test_paper_scale_pipeline_builds_on_meta(name: str) -> None:
-    config = resolve_pipeline(name, ["template=mannequin", "template.num_anchors=30000", "template.num_head_anchors=10000"])
+    config = resolve_pipeline(
+        name, ["template=mannequin", "template.num_anchors=30000", "template.num_head_anchors=10000"]
+    )
     model = AvatarModel(config, device="meta")
     parameters = list(model.parameters())
     assert all(p.is_meta for p in parameters)
@@ -46,7 +48,9 @@ def test_ablation_pipelines_share_the_tiny_model(name: str) -> None:
 
 
 def _batch(store: Path, config_name: str, overrides: list[str]):
-    config = resolve_pipeline(config_name, [f"data.studio.path={store}", "data.studio.image_size=32", *overrides])
+    config = resolve_pipeline(
+        config_name, [f"data.studio.path={store}", "data.studio.image_size=32", *overrides]
+    )
     dataset = default_registry().build("dataset", "studio", config.data["studio"].config)
     return config, collate([dataset[0], dataset[1]])
 
@@ -67,7 +71,9 @@ def test_tiny_variant_forward_backward_reaches_every_parameter(name: str, tiny_s
     assert torch.isfinite(output.driven).all()
     terms = Objective(config.loss)(output, batch, step=10_000)
     terms.total.backward()
-    unreached = [n for n, p in model.named_parameters() if p.requires_grad and (p.grad is None or not p.grad.any())]
+    unreached = [
+        n for n, p in model.named_parameters() if p.requires_grad and (p.grad is None or not p.grad.any())
+    ]
     assert unreached == []
 
 
@@ -102,3 +108,9 @@ def test_padded_views_do_not_change_the_avatar(tiny_model_and_batch) -> None:
         plain = model.create_avatar(refs.images, refs.valid, betas)
         padded = model.create_avatar(images, mask, betas)
     torch.testing.assert_close(plain.features, padded.features, atol=1e-5, rtol=1e-5)
+
+
+def test_checkpointed_state_holds_no_template_data(tiny_model_and_batch) -> None:
+    """Template buffers are derived from the (possibly licensed) body model file: never saved."""
+    model, _ = tiny_model_and_batch
+    assert not [key for key in model.state_dict() if key.startswith("template.")]

@@ -45,7 +45,7 @@ def create(
             "Give either --store STORE --group G [--frame T] or --images IMG... --params PARAMS.npz."
         )
     if store is not None and group is None:
-        raise LcaError("--store needs --group (list a store's groups with `lca data check STORE`).")
+        raise LcaError("--store needs --group: the store group (clip or capture) of the person.")
     if images and params is None:
         raise LcaError("--images needs --params PARAMS.npz holding the person's 'betas'.")
     model, found = load_model(checkpoint, ema=ema, device=device)

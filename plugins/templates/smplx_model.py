@@ -89,7 +89,12 @@ class SmplxTemplateConfig(SmplxBodyConfig):
 
 
 class SmplxTemplate(Template):
-    """SMPL-X template (55 joints) over an SMPL-X ``.npz``; see the module docstring for the conventions."""
+    """SMPL-X template (55 joints) over an SMPL-X ``.npz``; see the module docstring for the conventions.
+
+    Every buffer is non-persistent: it is derived, deterministically, from the body model file and the
+    config, so checkpoints stay small (SMPL-X's pose correctives alone are ~70 MB) and never carry the
+    licensed SMPL-X data.
+    """
 
     Config: ClassVar[type[SmplxBodyConfig]] = SmplxTemplateConfig
 
@@ -114,17 +119,19 @@ class SmplxTemplate(Template):
                 f"{config.num_betas}, num_expression={config.num_expression}"
             )
         dtype = torch.get_default_dtype()
-        self.register_buffer("v_template", body.v_template.to(dtype))
-        self.register_buffer("shapedirs", torch.cat([body.shapedirs, body.expr_dirs], dim=-1).to(dtype))
-        self.register_buffer("posedirs", body.posedirs.to(dtype))
-        self.register_buffer("j_regressor", body.J_regressor.to(dtype))
-        self.register_buffer("lbs_weights", body.lbs_weights.to(dtype))
-        self.register_buffer("parents", body.parents.clone())
-        self.register_buffer("faces", body.faces_tensor.clone())
+        self.register_buffer("v_template", body.v_template.to(dtype), persistent=False)
+        self.register_buffer(
+            "shapedirs", torch.cat([body.shapedirs, body.expr_dirs], dim=-1).to(dtype), persistent=False
+        )
+        self.register_buffer("posedirs", body.posedirs.to(dtype), persistent=False)
+        self.register_buffer("j_regressor", body.J_regressor.to(dtype), persistent=False)
+        self.register_buffer("lbs_weights", body.lbs_weights.to(dtype), persistent=False)
+        self.register_buffer("parents", body.parents.clone(), persistent=False)
+        self.register_buffer("faces", body.faces_tensor.clone(), persistent=False)
         da = torch.zeros(55, 3, dtype=dtype)
         angle = math.radians(config.da_pose_leg_angle)
         da[1, 2], da[2, 2] = angle, -angle
-        self.register_buffer("da_pose", da)  # [55, 3] axis-angle of the canonical Da-pose
+        self.register_buffer("da_pose", da, persistent=False)  # [55, 3] axis-angle of the canonical Da-pose
         self._sample_anchors(body)
 
     def model_file(self) -> Path:
@@ -226,11 +233,15 @@ class SmplxTemplate(Template):
         bary = torch.cat([body_bary, head_bary]).double()
         corners = body.faces_tensor[face_idx]  # [N, 3]
         dtype = torch.get_default_dtype()
-        self.register_buffer("anchor_face_idx", face_idx)
-        self.register_buffer("anchor_bary", bary.to(dtype))
-        self.register_buffer("anchor_weights", torch.einsum("nk,nkj->nj", bary, weights64[corners]).to(dtype))
+        self.register_buffer("anchor_face_idx", face_idx, persistent=False)
+        self.register_buffer("anchor_bary", bary.to(dtype), persistent=False)
+        self.register_buffer(
+            "anchor_weights", torch.einsum("nk,nkj->nj", bary, weights64[corners]).to(dtype), persistent=False
+        )
         dirs = torch.cat([body.shapedirs, body.expr_dirs], -1)
-        self.register_buffer("anchor_shapedirs", torch.einsum("nk,nkcs->ncs", bary, dirs[corners]).to(dtype))
-        self.register_buffer("anchor_part_labels", face_part[face_idx])
+        self.register_buffer(
+            "anchor_shapedirs", torch.einsum("nk,nkcs->ncs", bary, dirs[corners]).to(dtype), persistent=False
+        )
+        self.register_buffer("anchor_part_labels", face_part[face_idx], persistent=False)
         # [V] part of each mesh vertex (dominant skinning weight), indices into PART_NAMES.
-        self.register_buffer("vertex_part_labels", vert_part.argmax(-1))
+        self.register_buffer("vertex_part_labels", vert_part.argmax(-1), persistent=False)

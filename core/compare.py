@@ -1,0 +1,242 @@
+"""Small-budget comparisons of pipeline variants: the shared code of the notebooks in ``notebooks/``.
+
+A variant is a :class:`~lca.config.PipelineConfig` (a registered pipeline plus overrides), so everything
+here builds components only through the registry. Training is a minimal loop over
+:class:`~lca.model.avatar.AvatarModel` + :class:`~lca.losses.Objective` + AdamW rather than
+:func:`lca.train.train`: the trainer records losses only as TensorBoard scalars every ``log_every`` steps and
+hands the model back as a checkpoint, while a comparison wants every step's loss and the model in memory
+at a budget of tens of steps. The loop reuses the trainer's own pieces (stage dataset, parameter groups with
+layer-wise lr decay, warm-up + cosine schedule, gradient clipping), so a variant trains as it would there,
+minus accelerate, EMA, gradient accumulation and checkpoints. Held-out numbers come from
+:func:`lca.evaluate.evaluate_store`, the protocol of ``lca eval``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.utils.data import DataLoader
+
+from lca.config import PipelineConfig
+from lca.data.locations import resolve_store_url
+from lca.data.sample import Batch, collate
+from lca.losses import Objective
+from lca.metrics import pixel_box
+from lca.model.avatar import AvatarModel
+from lca.registry import default_registry
+from lca.train.optim import build_optimizer, build_scheduler
+from lca.train.trainer import EpochSampler, build_dataset
+
+Evaluation = Callable[[AvatarModel], dict[str, float]]
+"""A model -> named numbers (e.g. :func:`heldout_psnr` with its other arguments bound)."""
+
+
+@dataclass
+class TrainResult:
+    """One variant after :func:`train_small`: the model (in eval mode), the total loss of every step,
+    the training wall time and the evaluations taken during training as ``(step, numbers)``."""
+
+    model: AvatarModel
+    losses: list[float]
+    seconds: float
+    evaluations: list[tuple[int, dict[str, float]]] = field(default_factory=list)
+
+
+def parameter_count(module: nn.Module) -> int:
+    """Number of parameters (trainable or not)."""
+    return sum(p.numel() for p in module.parameters())
+
+
+@torch.no_grad()
+def forward_seconds(fn: Callable[[], Any], repeats: int = 3) -> float:
+    """Median wall time of ``fn()`` without gradients, after one untimed warm-up call."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def stage_batch(config: PipelineConfig, stage: str, index: int = 0) -> Batch:
+    """One training batch of ``stage`` (its dataset, batch size and view counts), for timing forwards."""
+    spec = config.stage(stage)
+    dataset = build_dataset(config, spec, default_registry())
+    return collate([dataset[(index + i) % len(dataset)] for i in range(spec.batch_size)])
+
+
+def train_small(
+    config: PipelineConfig,
+    stage: str,
+    *,
+    evaluate: Evaluation | None = None,
+    eval_every: int | None = None,
+) -> TrainResult:
+    """Train a fresh model of ``config`` for ``config.stage(stage).steps`` steps on that stage's data.
+
+    Seeded with ``config.run.seed`` (model init and batch order), so variants differ only by their config.
+    ``evaluate`` runs before the first step and every ``eval_every`` steps (and after the last step).
+    """
+    spec = config.stage(stage)
+    torch.manual_seed(config.run.seed)
+    model = AvatarModel(config)
+    optimizer = build_optimizer(model, spec.lr, spec.weight_decay, spec.layer_decay)
+    scheduler = build_scheduler(optimizer, spec.warmup_steps, spec.steps)
+    objective = Objective(config.loss)
+    dataset = build_dataset(config, spec, default_registry())
+    sampler = EpochSampler(len(dataset), config.run.seed)
+    loader = DataLoader(dataset, batch_size=spec.batch_size, sampler=sampler, collate_fn=collate)
+    result = TrainResult(model=model, losses=[], seconds=0.0)
+
+    def record(step: int) -> None:
+        if evaluate is not None:
+            model.eval()
+            result.evaluations.append((step, evaluate(model)))
+            model.train()
+
+    if eval_every:
+        record(0)
+    clip = spec.clip_grad_norm if spec.clip_grad_norm is not None else float("inf")
+    model.train()
+    epoch, step, began = 0, 0, time.perf_counter()
+    while step < spec.steps:
+        sampler.set_epoch(epoch)
+        dataset.set_epoch(epoch)
+        for batch in loader:
+            losses = objective(model(batch), batch, step)
+            optimizer.zero_grad(set_to_none=True)
+            losses.total.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), clip)
+            optimizer.step()
+            scheduler.step()
+            result.losses.append(float(losses.total.detach()))
+            step += 1
+            if step == spec.steps or (eval_every and step % eval_every == 0):
+                result.seconds += time.perf_counter() - began
+                record(step)
+                began = time.perf_counter()
+            if step == spec.steps:
+                break
+        epoch += 1
+    model.eval()
+    return result
+
+
+def store_of(config: PipelineConfig, data: str) -> str:
+    """The concrete location of the ``data`` member's store (synthetic stores are generated if missing)."""
+    return resolve_store_url(config.data[data].config.path)
+
+
+def heldout_psnr(model: AvatarModel, config: PipelineConfig, data: str, split: str = "test") -> dict[str, float]:
+    """Mean PSNR (dB) of driven renders on ``split`` of the ``data`` store, ``lca eval``'s protocol: every
+    non-reference view of each person. Keys ``psnr`` (whole image) and ``face_psnr`` (face box crops)."""
+    from lca.evaluate import ModelPredictor, evaluate_store
+
+    summary = evaluate_store(config, store_of(config, data), split, ModelPredictor(model))["categories"]
+    numbers = summary["identity"]
+    return {"psnr": float(numbers["full"]["psnr"]), "face_psnr": float(numbers["face"]["psnr"] or np.nan)}
+
+
+@dataclass
+class HeldOutViews:
+    """A few evaluation targets of one held-out person: ``batch`` (its references and the targets),
+    ``target [M, 3, H, W]`` (ground truth over black, as the metrics see it) and face ``boxes [M, 4]``."""
+
+    batch: Batch
+    target: Tensor
+    boxes: Tensor
+
+
+def heldout_views(config: PipelineConfig, data: str, count: int = 4, split: str = "test") -> HeldOutViews:
+    """``count`` targets spread over the evaluation plan of the first person of ``split`` (``lca eval``'s
+    views, so the images are the ones the held-out numbers average)."""
+    from lca.avatars.create import store_dataset
+    from lca.data.store_dataset import ViewChoice, largest_face
+    from lca.evaluate import face_boxes, plan_group
+
+    store = store_of(config, data)
+    dataset = store_dataset(config, store)
+    group = dataset.reader.group_names(split)[0]
+    plan, meta = plan_group(dataset, group), dataset.meta(group)
+    chosen = np.unique(np.linspace(0, len(plan.targets) - 1, count).round().astype(int)).tolist()
+    targets = [plan.targets[i] for i in chosen]
+    faces = [plan.faces[i] for i in chosen]
+    dataset.plan = [(group, ViewChoice(plan.references, targets, largest_face(meta, plan.references), faces))]
+    batch = collate([dataset[0]])
+    target = (batch.targets.images[0] * batch.targets.masks[0]).clamp(0, 1)
+    return HeldOutViews(batch, target, face_boxes(meta, targets, dataset.config.image_size))
+
+
+def render_views(model: AvatarModel, views: HeldOutViews) -> Tensor:
+    """The model's driven renders ``[M, 3, H, W]`` of ``views`` (avatar from the references, then drive)."""
+    from lca.evaluate import ModelPredictor
+
+    return ModelPredictor(model)(views.batch)
+
+
+def crop_boxes(images: Tensor, boxes: Tensor, size: int) -> Tensor:
+    """``images [M, 3, H, W]`` cropped to ``boxes [M, 4]`` (x0, y0, x1, y1 pixels) and resized to ``size``;
+    an empty box (no visible face) gives a black square."""
+    crops = []
+    for image, box in zip(images, boxes, strict=True):
+        window = pixel_box(box, image.shape[-2], image.shape[-1])
+        if window is None:
+            crops.append(image.new_zeros(3, size, size))
+            continue
+        x0, y0, x1, y1 = window
+        piece = image[None, :, y0:y1, x0:x1]
+        crops.append(F.interpolate(piece, size=(size, size), mode="bilinear", antialias=True)[0])
+    return torch.stack(crops)
+
+
+# ------------------------------------------------------------------------------------------------ plots
+def plot_curves(
+    ax: Any, curves: Mapping[str, Sequence[float]], *, smooth: int = 1, ylabel: str = "loss"
+) -> None:
+    """One line per variant on ``ax``; ``smooth > 1`` draws a trailing moving average over that many
+    steps on top of the faint raw curve."""
+    for index, (name, values) in enumerate(curves.items()):
+        y = np.asarray(values, dtype=float)
+        x = np.arange(1, len(y) + 1)
+        colour = f"C{index}"
+        if smooth > 1 and len(y) >= smooth:
+            ax.plot(x, y, color=colour, alpha=0.25, linewidth=0.8)
+            kernel = np.ones(smooth) / smooth
+            ax.plot(x[smooth - 1 :], np.convolve(y, kernel, mode="valid"), color=colour, label=name)
+        else:
+            ax.plot(x, y, color=colour, label=name)
+    ax.set_xlabel("step")
+    ax.set_ylabel(ylabel)
+    ax.legend()
+    ax.grid(alpha=0.3)
+
+
+def image_grid(rows: Mapping[str, Tensor], *, scale: float = 1.4, title: str | None = None) -> Any:
+    """A matplotlib figure with one row per entry (label on the left), each ``[M, 3, H, W]`` in [0, 1]
+    drawn as M images side by side."""
+    import matplotlib.pyplot as plt
+
+    columns = max(images.shape[0] for images in rows.values())
+    fig, axes = plt.subplots(
+        len(rows), columns, figsize=(scale * columns, scale * len(rows)), squeeze=False, layout="constrained"
+    )
+    for axes_row, (label, images) in zip(axes, rows.items(), strict=True):
+        for column, ax in enumerate(axes_row):
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if column < images.shape[0]:
+                ax.imshow(images[column].clamp(0, 1).permute(1, 2, 0).cpu().numpy())
+            else:
+                ax.axis("off")
+        axes_row[0].set_ylabel(label, fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
