@@ -137,6 +137,7 @@ def _common(frame_dims: tuple[str, ...]) -> list[ArraySpec]:
         *smplx,
         ArraySpec(f"{SMPLX_GROUP}/expression", ("T", "E"), "float32", "SMPL-X expression coefficients"),
         ArraySpec("gaze", ("T", 2, 3), "float32", "unit gaze directions (left, right eye), world", False),
+        ArraySpec("blendshapes", ("T", 52), "float32", "ARKit-52 coefficients in [0,1]", False),
     ]
 
 
@@ -150,7 +151,6 @@ LAYOUT_ARRAYS: dict[str, list[ArraySpec]] = {
         *_common(("T", "C")),
         ArraySpec("viewmats", ("C", 4, 4), "float32", "world-to-camera per camera, OpenCV, metres"),
         ArraySpec("Ks", ("C", 3, 3), "float32", "intrinsics per camera, pixels"),
-        ArraySpec("blendshapes", ("T", 52), "float32", "ARKit-52 coefficients in [0,1]", False),
     ],
 }
 

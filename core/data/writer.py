@@ -131,7 +131,7 @@ class GroupWriter:
             face_box: ``[4]`` (wild) or ``[C,4]`` (studio), x0,y0,x1,y1 pixels; x1<=x0 when no face.
             viewmat, K: this frame's world-to-camera ``[4,4]`` and intrinsics ``[3,3]`` (wild only).
             gaze: ``[2,3]`` unit directions of the left and right eye in world space, if the group has gaze.
-            blendshapes: ``[52]`` ARKit coefficients (studio groups created with blendshapes).
+            blendshapes: ``[52]`` ARKit coefficients (groups created with blendshapes).
         """
         if self._closed or self._next >= self.num_frames:
             raise ValueError(f"group '{self.name}': all {self.num_frames} frames are already written")
@@ -270,15 +270,26 @@ class StoreWriter:
         num_betas: int = 10,
         num_expression: int = 10,
         with_gaze: bool = False,
+        with_blendshapes: bool = False,
     ) -> GroupWriter:
-        """Start a ``wild-video`` clip; ``betas [S]`` fixes the shape for the clip, ``None``: per frame."""
+        """Start a ``wild-video`` clip; ``betas [S]`` fixes the shape for the clip, ``None``: per frame.
+        ``with_blendshapes``: per-frame ARKit-52 coefficients (e.g. from a monocular face tracker)."""
         if self.layout != "wild-video":
             raise ValueError(
                 f"add_clip writes wild-video groups; this store is '{self.layout}' (use add_capture)"
             )
-        group = self._group(name, identity, split, fps, source, {})
+        extra = {"blendshape_names": list(ARKIT52_NAMES)} if with_blendshapes else {}
+        group = self._group(name, identity, split, fps, source, extra)
         return self._start(
-            group, name, num_frames, (height, width), betas, num_betas, num_expression, with_gaze, False
+            group,
+            name,
+            num_frames,
+            (height, width),
+            betas,
+            num_betas,
+            num_expression,
+            with_gaze,
+            with_blendshapes,
         )
 
     def add_capture(

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 Layout = Literal["wild-video", "studio"]
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 """Bumped whenever generated data changes for the same settings (part of the cache folder name)."""
 
 

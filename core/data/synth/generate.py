@@ -153,17 +153,15 @@ def _write_person(
     common = {
         "identity": identity.name, "split": split_of(index, count), "num_frames": frames, "height": size,
         "width": size, "fps": config.fps, "source": SOURCE, "betas": identity.betas.numpy(),
-        "with_gaze": True, "num_expression": template.num_expression,
+        "with_gaze": True, "with_blendshapes": True, "num_expression": template.num_expression,
     }  # fmt: skip
     if studio:
-        group = writer.add_capture(
-            f"capture-{index:04d}", viewmats=cams.numpy(), Ks=Ks[0].numpy(), with_blendshapes=True, **common
-        )
+        group = writer.add_capture(f"capture-{index:04d}", viewmats=cams.numpy(), Ks=Ks[0].numpy(), **common)
         images = _studio_images(rendered, look)
-        blendshapes = arkit_blendshapes(motion)
     else:
         group = writer.add_clip(f"clip-{index:04d}", **common)
         images = _wild_images(rendered, look, azimuth, frames)
+    blendshapes = arkit_blendshapes(motion)
     masks = rendered.masks().numpy()
     boxes = rendered.face_box.numpy()
     gaze = rendered.gaze.numpy()
@@ -177,7 +175,7 @@ def _write_person(
         else:
             group.append(
                 image=images[t, 0], mask=masks[t, 0], smplx=frame, face_box=boxes[t, 0], gaze=gaze[t],
-                viewmat=viewmats[t, 0].numpy(), K=Ks[t, 0].numpy(),
+                blendshapes=blendshapes[t], viewmat=viewmats[t, 0].numpy(), K=Ks[t, 0].numpy(),
             )  # fmt: skip
 
 
