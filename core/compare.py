@@ -135,7 +135,9 @@ def store_of(config: PipelineConfig, data: str) -> str:
     return resolve_store_url(config.data[data].config.path)
 
 
-def heldout_psnr(model: AvatarModel, config: PipelineConfig, data: str, split: str = "test") -> dict[str, float]:
+def heldout_psnr(
+    model: AvatarModel, config: PipelineConfig, data: str, split: str = "test"
+) -> dict[str, float]:
     """Mean PSNR (dB) of driven renders on ``split`` of the ``data`` store, ``lca eval``'s protocol: every
     non-reference view of each person. Keys ``psnr`` (whole image) and ``face_psnr`` (face box crops)."""
     from lca.evaluate import ModelPredictor, evaluate_store

@@ -140,7 +140,7 @@ def describe_config(spec: ComponentSpec) -> ConfigDescription:
         return ConfigDescription("?", note=f"cannot read the source of {module_name}: {error}")
     if located is None:
         return ConfigDescription("?", note=f"class {class_name} not found in the source of {module_name}")
-    cls_node, module, found_in = located
+    cls_node, _, found_in = located
     config_name = _config_name(cls_node)
     config = None if config_name is None else _locate(found_in, config_name)
     if config is None:

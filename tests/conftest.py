@@ -15,7 +15,9 @@ from lca.registry import Registry, build_registry, reset_default_registry
 
 # Generated assets (the mannequin body file, synthetic stores) go to a fresh folder, never to the
 # user's cache; LCA_TEST_CACHE_DIR reuses one between runs.
-os.environ["LCA_CACHE_DIR"] = os.environ.get("LCA_TEST_CACHE_DIR") or tempfile.mkdtemp(prefix="lca-test-cache-")
+os.environ["LCA_CACHE_DIR"] = os.environ.get("LCA_TEST_CACHE_DIR") or tempfile.mkdtemp(
+    prefix="lca-test-cache-"
+)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TOY_PLUGIN_PATH = FIXTURES / "toy_plugin"

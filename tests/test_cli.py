@@ -35,7 +35,7 @@ def test_registry_list_shows_kind_name_summary_origin() -> None:
     assert result.returncode == 0, result.stderr
     lines = [line.split() for line in result.stdout.splitlines()]
     assert lines[0] == ["kind", "name", "summary", "origin"]
-    assert ["encoder", "toy-encoder"] == lines[1][:2] and lines[1][-1] == "lca_toy.hooks"
+    assert lines[1][:2] == ["encoder", "toy-encoder"] and lines[1][-1] == "lca_toy.hooks"
 
 
 def test_registry_show_prints_fields_types_defaults_docs() -> None:

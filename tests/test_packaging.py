@@ -1,5 +1,5 @@
 """The built wheel: both import packages, the catalogue as package data, the console script and the
-built-in plugin's entry point. (Installing it into a fresh venv is checked by hand: see docs/development.md.)"""
+built-in plugin's entry point. (Installing it into a fresh venv is checked by hand: docs/development.md.)"""
 
 from __future__ import annotations
 

@@ -71,7 +71,8 @@ class Override:
         path = tuple(key.strip().split("."))
         if not sep or not all(path):
             raise OverrideError(
-                f"cannot parse override {text!r}: expected KEY=VALUE, e.g. 'encoder=vit-tiny' or 'model.depth=4'"
+                f"cannot parse override {text!r}: expected KEY=VALUE, "
+                "e.g. 'encoder=vit-tiny' or 'model.depth=4'"
             )
         return cls(path, parse_value(raw), text)
 

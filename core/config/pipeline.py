@@ -239,7 +239,8 @@ def _validate_schedule(raw: Any, data_members: set[str], issues: list[ConfigIssu
             issues.append(
                 ConfigIssue(
                     f"{path}.data",
-                    f"no dataset slot 'data.{stage.data}'{suggestion}; data slots: {', '.join(sorted(data_members)) or '(none)'}",
+                    f"no dataset slot 'data.{stage.data}'{suggestion}; "
+                    f"data slots: {', '.join(sorted(data_members)) or '(none)'}",
                 )
             )
         if (
@@ -250,7 +251,8 @@ def _validate_schedule(raw: Any, data_members: set[str], issues: list[ConfigIssu
             issues.append(
                 ConfigIssue(
                     f"{path}.init_from",
-                    f"'{stage.init_from}' is neither an earlier stage ({', '.join(earlier) or 'none'}) nor an existing checkpoint",
+                    f"'{stage.init_from}' is neither an earlier stage ({', '.join(earlier) or 'none'}) "
+                    "nor an existing checkpoint",
                 )
             )
         stages.append(stage)

@@ -22,6 +22,7 @@ def resolve_store_url(url: str) -> str:
     stores = ensure_synthetic_data()
     if layout not in stores:
         raise LcaError(
-            f"Unknown synthetic store {url!r}: choose one of {', '.join(SYNTHETIC_SCHEME + k for k in stores)}."
+            f"Unknown synthetic store {url!r}: "
+            f"choose one of {', '.join(SYNTHETIC_SCHEME + k for k in stores)}."
         )
     return str(stores[layout])

@@ -53,7 +53,9 @@ def _count(module: torch.nn.Module) -> int:
 
 def _attention_flops(counter: FlopCounterMode) -> int:
     totals = counter.get_flop_counts().get("Global", {})
-    return int(sum(flops for op, flops in totals.items() if "scaled_dot_product" in str(op) or "bmm" in str(op)))
+    return int(
+        sum(flops for op, flops in totals.items() if "scaled_dot_product" in str(op) or "bmm" in str(op))
+    )
 
 
 def summarize(
