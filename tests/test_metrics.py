@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -140,19 +141,15 @@ def test_bad_inputs_are_named(pred, target, kwargs, message: str) -> None:
         psnr(pred, target, **kwargs)
 
 
-def test_real_lpips_ranks_a_face_crop() -> None:
-    """With real weights (when converted): a slightly noisy crop is closer than a blurred one."""
-    from lca.lpips_weights import default_weights_path
-
-    if not default_weights_path("alex").is_file():
-        pytest.skip("real LPIPS weights not converted (lca lpips convert); the plumbing is tested above")
+def test_real_lpips_ranks_a_face_crop(real_alex: Path) -> None:
+    """With real weights: a slightly noisy crop is closer than a blurred one."""
     from skimage import data, filters
 
     face = torch.from_numpy(data.astronaut()[None] / 255.0).permute(0, 3, 1, 2).float()  # 512², face near top
     noisy = (face + 0.03 * torch.randn(face.shape, generator=torch.Generator().manual_seed(0))).clamp(0, 1)
     blurred = torch.from_numpy(filters.gaussian(face[0].numpy(), sigma=4, channel_axis=0)[None]).float()
     boxes = torch.tensor([[160.0, 40.0, 300.0, 200.0]])
-    model = load_lpips("alex")
+    model = load_lpips("alex", real_alex)
     near = lpips_distance(noisy, face, model, boxes=boxes, crop_size=128)
     far = lpips_distance(blurred, face, model, boxes=boxes, crop_size=128)
     assert 0 < near.item() < far.item()

@@ -1,0 +1,111 @@
+"""The main job's result: `lca train` (default lca-tiny, both stages, synthetic data) in a fresh run
+folder, timed, then held-out PSNR/SSIM of the trained model against the untrained one, printed as one table.
+
+    python bench/main_job.py [--pipeline lca-tiny] [--run-dir DIR] [--set KEY=VALUE ...] [--quick]
+    python bench/main_job.py --eval-only RUN_DIR      # evaluate an existing run, no training
+
+Training runs as a subprocess (``python -m lca train PIPELINE --run-dir DIR``, output in ``DIR.log``); its
+wall time, its CPU time (user + system of the process tree: on an idle machine a 1-thread training takes
+about this much wall time) and the machine load are printed. The untrained model is the same seed freshly
+initialised, i.e. exactly what the first stage started from; each stage's final checkpoint is evaluated too.
+Metrics: ``lca.evaluate.evaluate_store`` on the test split (held-out identities) of
+``synthetic://wild-video`` and ``synthetic://studio``: all targets, full frame, subject over black; LPIPS
+only when converted weights exist (``lca lpips convert``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from heldout import STORES, cell, heldout, lpips, stage_models, train_command, untrained_model
+from machine import LoadSampler, machine_line, run_measured, tail
+
+from lca.config import resolve_pipeline
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--pipeline", default="lca-tiny", help="registered pipeline (default: lca-tiny)")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="an `lca train` override (repeatable)"
+    )
+    parser.add_argument(
+        "--run-dir", type=Path, help="fresh run folder (default: runs/bench/main-job-<time>; must not exist)"
+    )
+    parser.add_argument("--eval-only", type=Path, metavar="RUN_DIR", help="skip training; evaluate this run")
+    parser.add_argument("--split", default="test", help="store split to evaluate (default: test)")
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke run: 4 steps per stage (numbers meaningless)"
+    )
+    args = parser.parse_args()
+
+    config = resolve_pipeline(args.pipeline, args.set)
+    overrides = list(args.set)
+    if args.quick:
+        for stage in config.schedule:
+            overrides += [f"schedule.{stage.name}.steps=4", f"schedule.{stage.name}.warmup_steps=1"]
+        config = resolve_pipeline(args.pipeline, overrides)
+    print(f"machine: {machine_line()}")
+    if args.eval_only is None:
+        run_dir = args.run_dir or Path("runs/bench") / f"main-job-{time.strftime('%Y%m%d-%H%M%S')}"
+        if run_dir.exists():
+            parser.error(f"--run-dir {run_dir} exists; the main job starts from a fresh folder")
+        command = train_command(args.pipeline, overrides, run_dir)
+        log = run_dir.with_name(run_dir.name + ".log")
+        print(f"training: {' '.join(command[1:])}  (log: {log})", flush=True)
+        with LoadSampler() as load:
+            measured = run_measured(command, log)
+        if measured.returncode != 0:
+            raise SystemExit(f"lca train failed (exit {measured.returncode}):\n{tail(log)}")
+        metrics = json.loads((run_dir / "metrics.json").read_text())
+        print(f"\n`lca train {args.pipeline}`: {measured.wall:.0f} s wall, {measured.cpu:.0f} s CPU, {load.summary()}")
+        print("| stage | steps | seconds | s/step | samples/s |")
+        print("|---|---|---|---|---|")
+        for name, stage in metrics["stages"].items():
+            steps = stage["steps"] - stage["start_step"]
+            print(
+                f"| {name} | {steps} | {stage['seconds']:.0f} | {stage['seconds'] / steps:.2f} | "
+                f"{stage['samples_per_second']:.2f} |"
+            )
+    else:
+        run_dir = args.eval_only
+        config = resolve_pipeline(run_dir / "config.yaml")
+
+    lpips_model, note = lpips()
+    models = [("untrained (same seed)", untrained_model(config))]
+    models += [(f"after {name}", model) for name, model in stage_models(run_dir)]
+    metric_names = ["psnr", "ssim"] + (["lpips"] if lpips_model is not None else [])
+    with LoadSampler() as load:
+        began = time.perf_counter()
+        results = [
+            (label, {key: heldout(model, store, args.split, lpips_model) for key, store in STORES.items()})
+            for label, model in models
+        ]
+        seconds = time.perf_counter() - began
+    print(f"\nheld-out identities ({args.split} split, all targets, full frame); eval {seconds:.0f} s, {load.summary()}")
+    print(f"{note}")
+    columns = [f"{key} {m.upper()}" for key in STORES for m in metric_names]
+    print(f"| model | {' | '.join(columns)} | wild dPSNR | studio dPSNR |")
+    print("|---|" + "---|" * (len(columns) + 2))
+    base = results[0][1]
+    for label, summary in results:
+        cells = [
+            cell(summary[key], "identity", "full", m, 2 if m == "psnr" else 4)
+            for key in STORES
+            for m in metric_names
+        ]
+        deltas = [
+            f"{summary[key]['identity']['full']['psnr'] - base[key]['identity']['full']['psnr']:+.2f} dB"
+            for key in STORES
+        ]
+        print(f"| {label} | {' | '.join(cells)} | {' | '.join(deltas)} |")
+    print(f"\nrun folder: {run_dir}")
+
+
+if __name__ == "__main__":
+    main()
