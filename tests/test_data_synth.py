@@ -53,6 +53,17 @@ def _arrays(path: Path) -> dict[str, np.ndarray]:
     return out
 
 
+def test_cli_list_shows_groups_by_split(stores: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["data", "list", str(stores["studio"])]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()[2:]]
+    assert [(row[0], row[2], row[4]) for row in rows] == [
+        ("capture-0000", "train", "2"),
+        ("capture-0001", "val", "2"),
+    ]
+    assert main(["data", "list", str(stores["studio"]), "--split", "val"]) == 0
+    assert "capture-0000" not in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("layout", LAYOUTS)
 def test_cli_check_passes(stores: dict[str, Path], layout: str) -> None:
     assert main(["data", "check", str(stores[layout])]) == 0

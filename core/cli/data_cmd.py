@@ -80,6 +80,33 @@ def check(
     console.print(f"{escape(store)}: OK")
 
 
+@app.command("list")
+def list_groups(
+    store: str = typer.Argument(..., help="Store path, fsspec URL or synthetic://LAYOUT."),
+    split: str = typer.Option(None, "--split", help="Only groups of this split (train, val, test)."),
+) -> None:
+    """The store's clips or captures: group, identity, split, frames, cameras, image size."""
+    from rich.table import Table
+
+    from lca.data.reader import StoreReader
+
+    reader = StoreReader(store)
+    table = Table("group", "identity", "split", "frames", "cameras", "size", box=None, header_style="bold")
+    for group in reader.group_names(split):
+        attrs, meta = reader.attrs(group), reader.meta(group)
+        cameras = len(attrs.get("camera_ids", [])) or 1
+        table.add_row(
+            group,
+            str(attrs.get("identity")),
+            str(attrs.get("split")),
+            str(meta.num_frames),
+            str(cameras),
+            f"{meta.height}x{meta.width}",
+        )
+    console.print(f"{escape(reader.url)} ({reader.layout}, codec {reader.codec})")
+    console.print(table)
+
+
 @app.command("import")
 def import_(
     source: Path = typer.Argument(..., help="Folder with transforms.json and images, or a video file."),
