@@ -23,7 +23,19 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from lca.component import ComponentConfig
 from lca.gaussians import Gaussians
+
+
+class RasterizerConfig(ComponentConfig):
+    """Fields every rasterizer shares: the projection model of gsplat 1.5.3."""
+
+    near_plane: float = 0.01
+    """Gaussians with camera depth at or below this (metres) are culled."""
+    far_plane: float = 1e10
+    """Gaussians with camera depth at or beyond this (metres) are culled."""
+    eps2d: float = 0.3
+    """Low-pass dilation added to the 2D covariance diagonal (pixels^2), as gsplat."""
 
 
 @dataclass

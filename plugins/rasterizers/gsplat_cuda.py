@@ -11,23 +11,16 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
-from lca.component import ComponentConfig
-from lca.contracts.rasterizer import Rasterizer, RenderOutput
+from lca.contracts.rasterizer import Rasterizer, RasterizerConfig, RenderOutput
 from lca.gaussians import Gaussians
 from lca.rasterization.inputs import make_output, prepare_inputs
 
 
-class GsplatRasterizerConfig(ComponentConfig):
+class GsplatRasterizerConfig(RasterizerConfig):
     tile_size: int = 16
     """gsplat tile edge in pixels."""
     packed: bool = False
     """gsplat's packed mode (less memory for many cameras, same images)."""
-    near_plane: float = 0.01
-    """Gaussians with camera depth at or below this (metres) are culled."""
-    far_plane: float = 1e10
-    """Gaussians with camera depth at or beyond this (metres) are culled."""
-    eps2d: float = 0.3
-    """Low-pass dilation added to the 2D covariance diagonal (pixels^2)."""
 
 
 class GsplatRasterizer(Rasterizer):

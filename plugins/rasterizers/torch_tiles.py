@@ -6,23 +6,16 @@ from typing import Any, ClassVar
 
 from torch import Tensor
 
-from lca.component import ComponentConfig
-from lca.contracts.rasterizer import Rasterizer, RenderOutput
+from lca.contracts.rasterizer import Rasterizer, RasterizerConfig, RenderOutput
 from lca.gaussians import Gaussians
 from lca.rasterization import rasterize
 
 
-class TorchRasterizerConfig(ComponentConfig):
+class TorchRasterizerConfig(RasterizerConfig):
     tile_size: int = 8
     """Tile edge in pixels; each tile composites only the Gaussians whose 3.33-sigma box touches it."""
     chunk_pairs: int = 4194304
     """Most (pixel, Gaussian) pairs processed at once; bounds peak memory (about 40 bytes per pair)."""
-    near_plane: float = 0.01
-    """Gaussians with camera depth at or below this (metres) are culled."""
-    far_plane: float = 1e10
-    """Gaussians with camera depth at or beyond this (metres) are culled."""
-    eps2d: float = 0.3
-    """Low-pass dilation added to the 2D covariance diagonal (pixels^2), as gsplat."""
 
 
 class TorchRasterizer(Rasterizer):
