@@ -32,9 +32,14 @@ from lca.config import resolve_pipeline
 
 PIPELINES = ("lca-tiny-pretrain-only", "lca-tiny-posttrain-only", "lca-tiny")
 COLUMNS = (  # (heading, store key, evaluate_store category, region)
-    ("generalisation (wild, held-out ids)", "wild", "identity", "full"),
-    ("expressions (studio, face)", "studio", "expressions", "face"),
-    ("3D consistency (studio, held-out cams)", "studio", "views", "full"),
+    ("gen.", "wild", "identity", "full"),
+    ("expr.", "studio", "expressions", "face"),
+    ("3D", "studio", "views", "full"),
+)
+LEGEND = (
+    "gen. = generalisation (wild layout, held-out identities, full frame); expr. = expression accuracy "
+    "(studio layout, held-out expressions, face region); 3D = 3D consistency (studio layout, held-out "
+    "cameras, full frame); n = images averaged"
 )
 
 
@@ -99,6 +104,7 @@ def main() -> None:
             for label, budget, model in rows
         ]
     print(f"\nablation at --steps-scale {scale:g}, {args.split} split; evaluation {load.summary()}; {note}")
+    print(LEGEND)
     counts = results[0][2]
     headings = [
         f"{title} {m.upper()} (n={counts[key][category]['count' if region == 'full' else 'face_count']})"

@@ -193,3 +193,14 @@ def test_open_fsspec_url() -> None:
     reader = StoreReader(url)
     np.testing.assert_array_equal(reader.read_frame("g000", 1, 1), written["g000"]["frames"][1, 1])
     assert open_store(url).attrs["layout"] == "studio"
+
+
+def test_writing_over_an_existing_store_needs_overwrite(tmp_path) -> None:
+    from lca.data.errors import StoreError
+    from lca.data.writer import StoreWriter
+
+    url = str(tmp_path / "s.zarr")
+    StoreWriter(url, "studio").close()
+    with pytest.raises(StoreError, match="already holds data; pass overwrite=True"):
+        StoreWriter(url, "studio")
+    StoreWriter(url, "studio", overwrite=True).close()

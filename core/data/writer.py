@@ -22,6 +22,7 @@ import zarr
 from numpy.typing import ArrayLike
 from zarr.codecs import ZstdCodec
 
+from lca.data.errors import Problem, StoreError
 from lca.data.schema import (
     ARKIT52_NAMES,
     CODECS,
@@ -221,9 +222,13 @@ class StoreWriter:
         self._image_compressor = _image_compressor(codec, quality)
         options = dict(storage_options) if storage_options else None
         register_image_codecs()  # consolidation re-reads the lossy arrays' metadata
-        self.root = zarr.open_group(
-            url, mode="w" if overwrite else "w-", zarr_format=self._zarr_format, storage_options=options
-        )
+        try:
+            self.root = zarr.open_group(
+                url, mode="w" if overwrite else "w-", zarr_format=self._zarr_format, storage_options=options
+            )
+        except FileExistsError as error:
+            message = "already holds data; pass overwrite=True (CLI: --overwrite) to replace it"
+            raise StoreError([Problem(str(url), message)]) from error
         attrs: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "layout": layout, "codec": codec}
         if codec != "zstd":
             attrs["codec_quality"] = quality
