@@ -11,43 +11,25 @@ from __future__ import annotations
 from typing import Any, NoReturn
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from lca.avatars.file import SKINNING_KEYS, WEIGHT_PARTS, AvatarFileError
-from lca.config import PipelineConfig, SlotConfig
+from lca.config import PipelineConfig
 from lca.model.avatar import AvatarModel
-from lca.registry import Registry, default_registry
+from lca.registry import Registry
 
 
 class AvatarPlayer(AvatarModel):
     """Template, drivers, decoder and rasterizer of a pipeline; animates avatars through ``drive``."""
 
     def __init__(self, config: PipelineConfig, registry: Registry | None = None) -> None:
-        # Deliberately not AvatarModel.__init__: that would build (and allocate) the encoder and backbone.
-        nn.Module.__init__(self)
-        registry = registry or default_registry()
-        self.config = config
-
-        def build(slot: SlotConfig, **context: Any) -> Any:
-            return registry.build(slot.kind, slot.type, slot.config, **context)
-
-        self.template = build(config.slots["template"])
-        self.drivers = nn.ModuleDict({name: build(slot) for name, slot in config.drivers.items()})
-        driver_dim = sum(driver.out_dim for driver in self.drivers.values())
-        self.decoder = build(config.slots["decoder"], dim=config.model.width, driver_dim=driver_dim)
-        self.rasterizer = build(config.slots["rasterizer"])
+        super().__init__(config, registry, feed_forward=False)
 
     def create_avatar(self, *args: Any, **kwargs: Any) -> NoReturn:
         raise TypeError("AvatarPlayer has no encoder: create avatars with AvatarModel (lca avatar create)")
 
     def forward(self, batch: Any) -> NoReturn:
         raise TypeError("AvatarPlayer only animates avatars (drive); train and evaluate with AvatarModel")
-
-    def driving_embedding(self, signals: dict[str, Tensor], batch: int, frames: int) -> Tensor:
-        if not self.drivers:  # the model's version takes the device from the encoder's projection
-            device = next(self.decoder.parameters()).device
-            return torch.zeros(batch, frames, 0, device=device)
-        return super().driving_embedding(signals, batch, frames)
 
     def load_parts(self, weights: dict[str, Tensor]) -> None:
         """Load ``drivers.*`` and ``decoder.*`` weights (strict: every key present, none extra)."""

@@ -88,10 +88,13 @@ class AvatarModel(nn.Module):
         config: PipelineConfig,
         registry: Registry | None = None,
         device: torch.device | str | None = None,
+        feed_forward: bool = True,
     ) -> None:
         """Build every slot through the registry. ``device`` creates the learnable parts there directly
         (``"meta"``: shapes only, no memory, for summaries of paper-scale pipelines); the template, which
-        has no learnable parameters but reads its body model from disk, is always built on the CPU."""
+        has no learnable parameters but reads its body model from disk, is always built on the CPU.
+        ``feed_forward=False`` leaves out the encoder, token projections and backbone, the parts only
+        :meth:`create_avatar` uses, so animation players never allocate a paper-scale encoder."""
         super().__init__()
         registry = registry or default_registry()
         self.config = config
@@ -102,16 +105,17 @@ class AvatarModel(nn.Module):
         width = config.model.width
         self.template = build(config.slots["template"])
         with torch.device(device) if device is not None else contextlib.nullcontext():
-            self.encoder = build(config.slots["encoder"])
-            self.image_proj = nn.Linear(self.encoder.out_dim, width)
-            self.geometry = GeometryTokens(width, config.model.fourier_bands, num_parts=len(PART_NAMES))
-            block_slot = config.slots["block"]
-            self.backbone = Backbone(
-                lambda last: build(block_slot, dim=width, last=last),
-                config.model.depth,
-                width,
-                config.model.grad_checkpointing,
-            )
+            if feed_forward:
+                self.encoder = build(config.slots["encoder"])
+                self.image_proj = nn.Linear(self.encoder.out_dim, width)
+                self.geometry = GeometryTokens(width, config.model.fourier_bands, num_parts=len(PART_NAMES))
+                block_slot = config.slots["block"]
+                self.backbone = Backbone(
+                    lambda last: build(block_slot, dim=width, last=last),
+                    config.model.depth,
+                    width,
+                    config.model.grad_checkpointing,
+                )
             self.drivers = nn.ModuleDict({name: build(slot) for name, slot in config.drivers.items()})
             driver_dim = sum(driver.out_dim for driver in self.drivers.values())
             self.decoder = build(config.slots["decoder"], dim=width, driver_dim=driver_dim)
@@ -132,7 +136,7 @@ class AvatarModel(nn.Module):
     def driving_embedding(self, signals: dict[str, Tensor], batch: int, frames: int) -> Tensor:
         """Concatenated driver embeddings ``[B, M, D]`` (``D = 0`` without drivers)."""
         if not self.drivers:
-            return torch.zeros(batch, frames, 0, device=self.image_proj.weight.device)
+            return torch.zeros(batch, frames, 0, device=next(self.decoder.parameters()).device)
         return torch.cat([driver(signals) for driver in self.drivers.values()], dim=-1)
 
     def regularization(self) -> dict[str, Tensor]:
