@@ -100,7 +100,11 @@ def main() -> None:
     metric_names = ["psnr", "ssim"] + (["lpips"] if lpips_model is not None else [])
     with LoadSampler() as load:
         results = [
-            (label, budget, {key: heldout(model, store, args.split, lpips_model) for key, store in STORES.items()})
+            (
+                label,
+                budget,
+                {key: heldout(model, store, args.split, lpips_model) for key, store in STORES.items()},
+            )
             for label, budget, model in rows
         ]
     print(f"\nablation at --steps-scale {scale:g}, {args.split} split; evaluation {load.summary()}; {note}")

@@ -63,7 +63,10 @@ def main() -> None:
         if measured.returncode != 0:
             raise SystemExit(f"lca train failed (exit {measured.returncode}):\n{tail(log)}")
         metrics = json.loads((run_dir / "metrics.json").read_text())
-        print(f"\n`lca train {args.pipeline}`: {measured.wall:.0f} s wall, {measured.cpu:.0f} s CPU, {load.summary()}")
+        print(
+            f"\n`lca train {args.pipeline}`: {measured.wall:.0f} s wall, {measured.cpu:.0f} s CPU, "
+            f"{load.summary()}"
+        )
         print("| stage | steps | seconds | s/step | samples/s |")
         print("|---|---|---|---|---|")
         for name, stage in metrics["stages"].items():
@@ -87,7 +90,10 @@ def main() -> None:
             for label, model in models
         ]
         seconds = time.perf_counter() - began
-    print(f"\nheld-out identities ({args.split} split, all targets, full frame); eval {seconds:.0f} s, {load.summary()}")
+    print(
+        f"\nheld-out identities ({args.split} split, all targets, full frame); "
+        f"eval {seconds:.0f} s, {load.summary()}"
+    )
     print(f"{note}")
     columns = [f"{key} {m.upper()}" for key in STORES for m in metric_names]
     print(f"| model | {' | '.join(columns)} | wild dPSNR | studio dPSNR |")

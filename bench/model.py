@@ -86,7 +86,9 @@ def worker(pipeline: str, overrides: list[str], device: str, threads: int, repea
         drive = {}
         for frames, side in DRIVE_CASES:
             side = side or size
-            params = TemplateParams(**{f.name: tgt.params[f.name][:, :frames] for f in fields(TemplateParams)})
+            params = TemplateParams(
+                **{f.name: tgt.params[f.name][:, :frames] for f in fields(TemplateParams)}
+            )
             step = {k: v[:, :frames] for k, v in signals.items()}
             Ks = tgt.Ks[:, :frames].clone()
             Ks[..., :2, :] *= side / size  # same camera, more pixels
@@ -107,7 +109,16 @@ def worker(pipeline: str, overrides: list[str], device: str, threads: int, repea
 
 def run_worker(pipeline: str, overrides: list[str], device: str, threads: int, repeats: int) -> dict | str:
     """:func:`worker` in a fresh subprocess: its result, or why it failed."""
-    command = [sys.executable, __file__, "--worker", pipeline, device, str(threads), "--repeats", str(repeats)]
+    command = [
+        sys.executable,
+        __file__,
+        "--worker",
+        pipeline,
+        device,
+        str(threads),
+        "--repeats",
+        str(repeats),
+    ]
     command += [f"--set={o}" for o in overrides]
     proc = subprocess.run(command, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -132,7 +143,9 @@ def main() -> None:
         "--gpu-set", action="append", default=[], metavar="KEY=VALUE", help="override of --gpu-pipeline"
     )
     parser.add_argument("--quick", action="store_true", help="smoke run: 2 repeats")
-    parser.add_argument("--worker", nargs=3, metavar=("PIPELINE", "DEVICE", "THREADS"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--worker", nargs=3, metavar=("PIPELINE", "DEVICE", "THREADS"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     if args.worker:
         pipeline, device, threads = args.worker
@@ -154,8 +167,9 @@ def main() -> None:
     first = next((c for c in columns.values() if isinstance(c, dict)), None)
     if first is not None:
         print(
-            f"{args.pipeline}: {first['params'] / 1e6:.2f} M parameters, {first['references']} reference views "
-            f"(incl. face close-up), {first['image_size']} px; medians of {repeats} calls, ms"
+            f"{args.pipeline}: {first['params'] / 1e6:.2f} M parameters, "
+            f"{first['references']} reference views (incl. face close-up), {first['image_size']} px; "
+            f"medians of {repeats} calls, ms"
         )
     print(f"| measurement | {' | '.join(columns)} | comparison (first column) |")
     print("|---|" + "---|" * (len(columns) + 1))
@@ -163,12 +177,16 @@ def main() -> None:
     def cells(get) -> list[str]:
         return [get(c) if isinstance(c, dict) else c for c in columns.values()]
 
-    lhm = ", ".join(f"{name} {s:.2f} s: {1000 * s / first['create_ms']:.0f}x" for name, s in LHM_SECONDS.items())
+    lhm = ", ".join(
+        f"{name} {s:.2f} s: {1000 * s / first['create_ms']:.0f}x" for name, s in LHM_SECONDS.items()
+    )
     row = cells(lambda c: f"{c['create_ms']:.1f} ms")
     print(f"| create_avatar (once per person) | {' | '.join(row)} | LHM published / ours: {lhm} |")
     for frames, side in DRIVE_CASES:
         key = f"{frames}x{side or first['image_size']}"
-        row = cells(lambda c, key=key: f"{c['drive_ms'][key]:.1f} ms/frame ({1000 / c['drive_ms'][key]:.0f} fps)")
+        row = cells(
+            lambda c, key=key: f"{c['drive_ms'][key]:.1f} ms/frame ({1000 / c['drive_ms'][key]:.0f} fps)"
+        )
         budget = REAL_TIME_MS / first["drive_ms"][key]
         verdict = "real time" if budget >= 1 else "slower than real time"
         print(

@@ -13,8 +13,9 @@ measured between the TensorBoard wall times of the step logs after the ``--warmu
 generation and the first steps are excluded. Each process keeps the stage's batch size, so 2 processes train
 2x the samples per step: the scaling ratio is samples/s(2 processes) / samples/s(1 process). Memory: the
 peak RSS of the largest process and the peak of the summed RSS of the process tree (psutil, sampled every
-0.2 s). Loader: ``bench.data.loader_throughput`` on the stage's training dataset with the trainer's collate,
-0 and 2 workers, over ``--loader-samples`` samples.
+0.2 s). Whole-run wall and CPU seconds (user + system of all processes, start-up included) show how much
+of the shared machine each run got. Loader: ``bench.data.loader_throughput`` on the stage's training
+dataset with the trainer's collate, 0 and 2 workers, over ``--loader-samples`` samples.
 """
 
 from __future__ import annotations
@@ -91,15 +92,28 @@ def train_once(args: argparse.Namespace, processes: int, out: Path, device: str)
         "peak_process": measured.peak_process_rss,
         "peak_tree": measured.peak_tree_rss,
         "wall": measured.wall,
+        "cpu": measured.cpu,
         "load": load.summary(),
     }
+
+
+class Counted:
+    """A collated :class:`lca.data.sample.Batch` with ``len()`` (its sample count), which
+    ``loader_throughput`` counts by (``Batch`` itself has no length)."""
+
+    def __init__(self, samples: list) -> None:
+        from lca.data.sample import collate
+
+        self.batch, self.count = collate(samples), len(samples)
+
+    def __len__(self) -> int:
+        return self.count
 
 
 def loader_rates(args: argparse.Namespace) -> dict[int, float]:
     """Samples/s of the stage's training dataset through a DataLoader with 0 and 2 workers."""
     from torch.utils.data import Subset
 
-    from lca.data.sample import collate
     from lca.registry import default_registry
     from lca.train.trainer import build_dataset
 
@@ -112,7 +126,7 @@ def loader_rates(args: argparse.Namespace) -> dict[int, float]:
     subset = Subset(dataset, range(min(args.loader_samples, len(dataset))))
     return {
         workers: bench_data.loader_throughput(
-            subset, num_workers=workers, batch_size=stage.batch_size, collate_fn=collate
+            subset, num_workers=workers, batch_size=stage.batch_size, collate_fn=Counted
         )
         for workers in (0, 2)
     }
@@ -156,17 +170,21 @@ def main() -> None:
         loader = loader_rates(args)
     print(f"after: {machine_line()}")
     print(f"{args.steps} timed steps after {args.warmup} warm-up steps; memory = peak RSS")
-    print("| run | steps/s | samples/s | vs 1 process | peak RSS largest process | peak RSS all processes | load |")
-    print("|---|---|---|---|---|---|---|")
+    print(
+        "| run | steps/s | samples/s | vs 1 process | peak RSS largest process | peak RSS all processes "
+        "| wall / CPU s, whole run | load |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
     base = next(iter(rows.values()))
     for label, r in rows.items():
         if isinstance(r, str):
-            print(f"| {label} | {r} | | | | | |")
+            print(f"| {label} | {r} | | | | | | |")
             continue
         ratio = f"{r['samples_per_s'] / base['samples_per_s']:.2f}x" if isinstance(base, dict) else "-"
         print(
             f"| {label} | {r['steps_per_s']:.3f} | {r['samples_per_s']:.2f} | {ratio} | "
-            f"{r['peak_process'] / 2**20:.0f} MiB | {r['peak_tree'] / 2**20:.0f} MiB | {r['load']} |"
+            f"{r['peak_process'] / 2**20:.0f} MiB | {r['peak_tree'] / 2**20:.0f} MiB | "
+            f"{r['wall']:.0f} / {r['cpu']:.0f} | {r['load']} |"
         )
     consumed = base["samples_per_s"] if isinstance(base, dict) else float("nan")
     for workers, rate in loader.items():
@@ -177,7 +195,7 @@ def main() -> None:
         )
         print(
             f"| data loader, {workers} workers ({args.stage} dataset, batch as the stage) | | {rate:.1f} | "
-            f"{rate / consumed:.0f}x the 1-process consumption; {note} | | | {load.summary()} |"
+            f"{rate / consumed:.0f}x the 1-process consumption; {note} | | | | {load.summary()} |"
         )
 
 

@@ -157,9 +157,12 @@ class HeldOutViews:
     boxes: Tensor
 
 
-def heldout_views(config: PipelineConfig, data: str, count: int = 4, split: str = "test") -> HeldOutViews:
+def heldout_views(
+    config: PipelineConfig, data: str, count: int = 4, split: str = "test", *, with_face: bool = False
+) -> HeldOutViews:
     """``count`` targets spread over the evaluation plan of the first person of ``split`` (``lca eval``'s
-    views, so the images are the ones the held-out numbers average)."""
+    views, so the images are the ones the held-out numbers average); ``with_face`` keeps only targets whose
+    face box is not empty (the face is visible)."""
     from lca.avatars.create import store_dataset
     from lca.data.store_dataset import ViewChoice, largest_face
     from lca.evaluate import face_boxes, plan_group
@@ -168,13 +171,19 @@ def heldout_views(config: PipelineConfig, data: str, count: int = 4, split: str 
     dataset = store_dataset(config, store)
     group = dataset.reader.group_names(split)[0]
     plan, meta = plan_group(dataset, group), dataset.meta(group)
-    chosen = np.unique(np.linspace(0, len(plan.targets) - 1, count).round().astype(int)).tolist()
+    size = dataset.config.image_size
+    candidates = list(range(len(plan.targets)))
+    if with_face:
+        boxes = face_boxes(meta, plan.targets, size)
+        candidates = [i for i in candidates if bool((boxes[i, 2:] > boxes[i, :2]).all())] or candidates
+    spread = np.unique(np.linspace(0, len(candidates) - 1, count).round().astype(int))
+    chosen = [candidates[i] for i in spread]
     targets = [plan.targets[i] for i in chosen]
     faces = [plan.faces[i] for i in chosen]
     dataset.plan = [(group, ViewChoice(plan.references, targets, largest_face(meta, plan.references), faces))]
     batch = collate([dataset[0]])
     target = (batch.targets.images[0] * batch.targets.masks[0]).clamp(0, 1)
-    return HeldOutViews(batch, target, face_boxes(meta, targets, dataset.config.image_size))
+    return HeldOutViews(batch, target, face_boxes(meta, targets, size))
 
 
 def render_views(model: AvatarModel, views: HeldOutViews) -> Tensor:
