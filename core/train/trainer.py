@@ -33,6 +33,7 @@ from lca.config import PipelineConfig, StageConfig
 from lca.errors import LcaError
 from lca.losses import Objective
 from lca.registry import Registry, default_registry
+from lca.threads import torch_threads
 from lca.train import checkpoint as ckpt
 from lca.train.optim import build_ema, build_optimizer, build_scheduler
 from lca.train.preview import preview_grid, save_preview
@@ -508,27 +509,26 @@ def train(
         raise TrainingError(f"Pipeline '{config.name}' has no training schedule (an empty 'schedule' list).")
     stages = [config.stage(stage)] if stage is not None else list(config.schedule)
     previous_deterministic = torch.are_deterministic_algorithms_enabled()
-    previous_threads = torch.get_num_threads()
-    if config.run.cpu_threads is not None:
-        torch.set_num_threads(config.run.cpu_threads)
     if config.run.deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # needed by deterministic cuBLAS
         torch.use_deterministic_algorithms(True)
     try:
-        trainer = Trainer(config, registry=registry, model_factory=factory, run_dir=run_dir, resume=resume)
-        try:
-            with StopRequest() as stop:
-                trainer.run(stages, stop)
-        finally:
-            trainer.write_metrics()
-            trainer.accelerator.wait_for_everyone()
-            trainer.accelerator.end_training()
+        with torch_threads(config.run.cpu_threads):
+            trainer = Trainer(
+                config, registry=registry, model_factory=factory, run_dir=run_dir, resume=resume
+            )
+            try:
+                with StopRequest() as stop:
+                    trainer.run(stages, stop)
+            finally:
+                trainer.write_metrics()
+                trainer.accelerator.wait_for_everyone()
+                trainer.accelerator.end_training()
         if trainer.main:
             log.info("run finished: %s", trainer.run_dir)
         return trainer.run_dir
     finally:
         torch.use_deterministic_algorithms(previous_deterministic)
-        torch.set_num_threads(previous_threads)
 
 
 def end_process(exit_code: int = 0) -> None:

@@ -26,6 +26,7 @@ from lca.data.synth.regions import BodyRegions, body_regions
 from lca.data.synth.render import Rendered, render_clip
 from lca.data.synth.scene import clutter, degrade, pan, studio_cameras, wild_cameras
 from lca.data.writer import StoreWriter
+from lca.threads import torch_threads
 
 _LAYOUT_CODE = {"wild-video": 1, "studio": 2}
 _IDENTITY, _MOTION, _CAMERA, _LOOK = 0, 1, 2, 3
@@ -105,6 +106,7 @@ def synthesize_config(
     count = int(config.identities or 0)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with (
+        torch_threads(1),  # many small rasterization ops: one thread is faster on shared cores
         StoreWriter(str(out), config.layout, codec=config.codec, overwrite=overwrite) as writer,
         Progress(*columns, disable=not progress, transient=False) as bar,
     ):
