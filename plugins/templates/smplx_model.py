@@ -25,6 +25,8 @@ Decisions (see ``docs/templates.md``):
 
 from __future__ import annotations
 
+import contextlib
+import io
 import math
 from pathlib import Path
 from typing import ClassVar, Literal
@@ -101,15 +103,18 @@ class SmplxTemplate(Template):
     def __init__(self, config: SmplxBodyConfig) -> None:
         super().__init__()
         self.config = config
-        body = smplx.create(
-            str(self.model_file()),
-            model_type="smplx",
-            num_betas=config.num_betas,
-            num_expression_coeffs=config.num_expression,
-            use_pca=False,
-            flat_hand_mean=True,
-            dtype=torch.float64,
-        )
+        # smplx prints "WARNING: You are using a SMPL-X model, with only 10 shape coefficients" for every
+        # v1.0-layout file (the mannequin's); the counts are checked explicitly below instead.
+        with contextlib.redirect_stdout(io.StringIO()):
+            body = smplx.create(
+                str(self.model_file()),
+                model_type="smplx",
+                num_betas=config.num_betas,
+                num_expression_coeffs=config.num_expression,
+                use_pca=False,
+                flat_hand_mean=True,
+                dtype=torch.float64,
+            )
         self._num_betas = int(body.shapedirs.shape[-1])
         self._num_expression = int(body.expr_dirs.shape[-1])
         if (self._num_betas, self._num_expression) != (config.num_betas, config.num_expression):
