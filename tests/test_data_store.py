@@ -38,7 +38,7 @@ def _sha(values: np.ndarray) -> str:
 
 
 @pytest.mark.parametrize("layout", ["wild-video", "studio"])
-@pytest.mark.parametrize("codec", ["zstd", "jpeg"])
+@pytest.mark.parametrize("codec", ["zstd", "jpeg", "webp"])
 def test_round_trip_reader_and_plain_zarr(tmp_path: Path, layout: str, codec: str) -> None:
     url = str(tmp_path / "s.zarr")
     written = make_store(url, layout, codec)
