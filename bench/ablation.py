@@ -3,8 +3,8 @@
 
     python bench/ablation.py [--steps-scale 1.0] [--split test] [--out runs/bench/ablation-<time>] [--quick]
 
-Every pipeline trains the same total number of optimizer steps (500 in registry.yaml: 500 wild, 500 studio,
-300 wild + 200 studio) at the same batch size and views per sample; ``--steps-scale`` multiplies every
+Every pipeline trains the same total number of optimizer steps (400 in registry.yaml: 400 wild, 400 studio,
+240 wild + 160 studio) at the same batch size and views per sample; ``--steps-scale`` multiplies every
 stage's steps and warm-up alike (rounded, at least 1), so the budgets stay equal. Each trains with
 ``python -m lca train PIPELINE --run-dir OUT/PIPELINE`` in a subprocess; then, with
 ``lca.evaluate.evaluate_store`` on the ``--split`` (held-out identities) of the synthetic stores:
@@ -59,7 +59,7 @@ def main() -> None:
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--steps-scale", type=float, default=1.0, help="multiply every stage's steps (default 1.0: 500 each)"
+        "--steps-scale", type=float, default=1.0, help="multiply every stage's steps (default 1.0: 400 each)"
     )
     parser.add_argument("--split", default="test", help="store split to evaluate (default: test)")
     parser.add_argument(
