@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import io
-import os
 import pickle
 import tarfile
 import warnings
@@ -28,6 +27,7 @@ import torch
 from torch import nn
 
 from lca.errors import LcaError
+from lca.paths import cache_dir
 
 Net = Literal["alex", "vgg"]
 NETS: tuple[Net, ...] = ("alex", "vgg")
@@ -46,11 +46,6 @@ class LpipsWeightsError(LcaError):
 
 class RandomLpipsBackboneWarning(UserWarning):
     """LPIPS runs on a randomly initialised backbone: its values are ~30-100x too small and meaningless."""
-
-
-def cache_dir() -> Path:
-    """The toolkit's cache folder: ``$LCA_CACHE_DIR``, else ``~/.cache/lca``."""
-    return Path(os.environ.get("LCA_CACHE_DIR") or Path.home() / ".cache" / "lca").expanduser()
 
 
 def default_weights_path(net: Net) -> Path:

@@ -16,7 +16,7 @@ from data_stores import make_store
 from lca.data.check import check_store
 from lca.data.errors import ChunkError, SchemaError
 from lca.data.reader import StoreReader
-from lca.data.schema import SCHEMA_VERSION, open_store
+from lca.data.schema import SCHEMA_VERSION, SMPLX_POSE_DIMS, open_store
 
 PLAIN_ZARR = """
 import json, sys, hashlib
@@ -80,19 +80,7 @@ def test_jpeg_store_is_smaller_on_smooth_images(tmp_path: Path) -> None:
             clip = store.add_clip(
                 "c", identity="a", split="train", num_frames=1, height=64, width=64, betas=np.zeros(10)
             )
-            params = {
-                k: np.zeros(d)
-                for k, d in {
-                    "global_orient": 3,
-                    "body_pose": 63,
-                    "left_hand_pose": 45,
-                    "right_hand_pose": 45,
-                    "jaw_pose": 3,
-                    "leye_pose": 3,
-                    "reye_pose": 3,
-                    "transl": 3,
-                }.items()
-            }
+            params = {k: np.zeros(d) for k, d in SMPLX_POSE_DIMS.items()}
             clip.append(
                 image=image,
                 mask=np.zeros((64, 64), np.uint8),

@@ -9,17 +9,12 @@ real SMPL-X file (through ``smplx.create``). Everything else, including anchors 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import ClassVar
 
+from lca.paths import cache_dir
 from lca_plugins.templates.mannequin_model import mannequin_model_dir
 from lca_plugins.templates.smplx_model import SmplxBodyConfig, SmplxTemplate
-
-
-def default_cache_dir() -> Path:
-    """``$LCA_CACHE_DIR`` if set, else ``~/.cache/lca``."""
-    return Path(os.environ.get("LCA_CACHE_DIR") or Path.home() / ".cache" / "lca")
 
 
 class MannequinConfig(SmplxBodyConfig):
@@ -39,5 +34,5 @@ class MannequinTemplate(SmplxTemplate):
     def model_file(self) -> Path:
         cfg = self.config
         assert isinstance(cfg, MannequinConfig)
-        cache = Path(cfg.cache_dir).expanduser() if cfg.cache_dir else default_cache_dir()
+        cache = Path(cfg.cache_dir).expanduser() if cfg.cache_dir else cache_dir()
         return mannequin_model_dir(cache, cfg.mannequin_seed) / "smplx" / "SMPLX_NEUTRAL.npz"

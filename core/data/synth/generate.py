@@ -26,6 +26,7 @@ from lca.data.synth.regions import BodyRegions, body_regions
 from lca.data.synth.render import Rendered, render_clip
 from lca.data.synth.scene import clutter, degrade, pan, studio_cameras, wild_cameras
 from lca.data.writer import StoreWriter
+from lca.paths import cache_dir as default_cache_dir
 from lca.threads import torch_threads
 
 _LAYOUT_CODE = {"wild-video": 1, "studio": 2}
@@ -212,8 +213,7 @@ def _wild_images(
 
 def synthetic_cache_dir(cache_dir: Path | str | None = None) -> Path:
     """``<cache_dir>/synthetic`` with ``cache_dir`` defaulting to ``$LCA_CACHE_DIR`` or ``~/.cache/lca``."""
-    root = cache_dir or os.environ.get("LCA_CACHE_DIR") or Path.home() / ".cache" / "lca"
-    return Path(root).expanduser() / "synthetic"
+    return (Path(cache_dir).expanduser() if cache_dir else default_cache_dir()) / "synthetic"
 
 
 def ensure_synthetic_data(cache_dir: Path | str | None = None, *, progress: bool = True) -> dict[str, Path]:
