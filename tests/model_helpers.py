@@ -44,6 +44,17 @@ def make_signals(b: int, m: int, generator: torch.Generator) -> dict[str, Tensor
     }
 
 
+def jitter_zero_parameters(module: torch.nn.Module, seed: int = 0) -> None:
+    """Give parameters that start at exactly zero (zero-initialised projections, e.g. AdaLN's) small random
+    values, so that a gradient check tests whether the gradient can reach each parameter, not whether it is
+    non-zero at that one initial point (the parameters after a zero projection get none there)."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in module.parameters():
+            if not p.any():
+                p.copy_(0.01 * torch.randn(p.shape, generator=generator))
+
+
 def assert_grads_reach(module: torch.nn.Module, nonzero: bool = True) -> None:
     """Every trainable parameter got a finite gradient (and a non-zero one when ``nonzero``)."""
     for name, p in module.named_parameters():

@@ -121,3 +121,18 @@ def test_crop_intrinsics_follow_the_image() -> None:
     weight = crop / crop.sum()
     assert abs(float((weight * xs).sum() - u2)) < 0.05
     assert abs(float((weight * ys).sum() - v2)) < 0.05
+
+
+@pytest.mark.parametrize("background", [1.0, 0.25])
+def test_reference_views_are_segmented_targets_are_not(wild: str, background: float) -> None:
+    """References: the photographed pixels where the mask is 1, ``background`` where it is 0, blended in
+    between; targets and all masks are exactly what ``reference_background=None`` reads from the store."""
+    raw = WildVideoDataset(_config(WildVideoDataset, wild, reference_background=None))[0]
+    cut = WildVideoDataset(_config(WildVideoDataset, wild, reference_background=background))[0]
+    mask = raw.references.masks
+    assert 0 < mask.mean() < 1, "the test store must have both person and background pixels"
+    torch.testing.assert_close(cut.references.images, raw.references.images * mask + background * (1 - mask))
+    torch.testing.assert_close(cut.references.masks, mask, rtol=0, atol=0)
+    torch.testing.assert_close(cut.targets.images, raw.targets.images, rtol=0, atol=0)
+    outside = (mask == 0).expand_as(cut.references.images)
+    assert torch.all(cut.references.images[outside] == background)

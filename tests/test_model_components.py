@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from model_helpers import TINY, assert_grads_reach, assert_partition, make_signals
+from model_helpers import TINY, assert_grads_reach, assert_partition, jitter_zero_parameters, make_signals
 
 from lca.contracts.block import Block
 from lca.contracts.decoder import Decoder
@@ -92,6 +92,7 @@ def test_block_conformance(name: str) -> None:
     first, second = block(image, geometry, mask), block(image, geometry, mask)
     assert torch.equal(first[0], second[0]) and torch.equal(first[1], second[1])
     block.train()
+    jitter_zero_parameters(block)
     out_image, out_geometry = block(image, geometry, mask)
     (out_image.square().mean() + out_geometry.square().mean()).backward()
     assert_grads_reach(block)
@@ -100,6 +101,7 @@ def test_block_conformance(name: str) -> None:
 @pytest.mark.parametrize("name", REGISTERED["block"])
 def test_padded_views_do_not_change_block_outputs(name: str) -> None:
     block = build("block", name, dim=DIM).eval()
+    jitter_zero_parameters(block)  # e.g. the zero-initialised AdaLN projection: the context path must count
     image, geometry = _tokens(2, 3, 5, 7, 0)
     real = torch.ones(2, 3, dtype=torch.bool)
     ref_image, ref_geometry = block(image, geometry, real)
@@ -116,6 +118,7 @@ def test_padded_views_do_not_change_block_outputs(name: str) -> None:
 def test_permuting_views_leaves_geometry_tokens_unchanged(name: str) -> None:
     """All three built-in blocks promise it (no view index enters them); a block that does not must say so."""
     block = build("block", name, dim=DIM).eval()
+    jitter_zero_parameters(block)
     assert type(block).permutation_invariant
     image, geometry = _tokens(2, 4, 5, 7, 3)
     mask = torch.tensor([[True, True, False, True], [True, False, True, True]])

@@ -53,11 +53,9 @@ class FixedViewsDataset(StoreDataset):
         raise TypeError("FixedViewsDataset takes its views from its plan, not from choose()")
 
     def references(self, meta: GroupMeta, pairs: list[tuple[int, int]]) -> Views:
-        """Reference views of ``pairs`` plus (if configured) the face close-up of their largest face."""
-        views = self._views(meta, pairs, full=True)
-        if self.config.face_reference:
-            views = _concat(views, self._face_view(meta, largest_face(meta, pairs)))
-        return views
+        """Reference views of ``pairs`` plus (if configured) the face close-up of their largest face,
+        segmented as the training samples are."""
+        return self._references(meta, pairs, largest_face(meta, pairs))
 
     def targets(self, meta: GroupMeta, pairs: list[tuple[int, int]]) -> Views:
         return self._views(meta, pairs, full=True)

@@ -52,6 +52,10 @@ class DatasetConfig(ComponentConfig):
     """M, the number of target views to render and supervise."""
     face_reference: bool = True
     """Add a face close-up crop (from the face box) to the reference views."""
+    reference_background: float | None = 1.0
+    """Grey level in [0, 1] that replaces the background of the reference views (through their masks), so
+    the encoder sees the segmented person as LHM's inputs are (white, 1.0); None keeps the photographed
+    background. Targets are never changed: the losses mask them."""
     image_size: int = 256
     """Side of the square reference and target images, in pixels."""
     face_crop_size: int = 128

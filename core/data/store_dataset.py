@@ -9,7 +9,7 @@ face close-ups are square crops around the face box. Every crop gets its own int
 from __future__ import annotations
 
 from abc import abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -71,9 +71,7 @@ class StoreDataset(Dataset):
         group = self.groups[index // self.config.samples_per_group]
         meta = self.reader.meta(group)
         choice = self.choose(meta, rng)
-        references = self._views(meta, choice.references, full=True)
-        if self.config.face_reference:
-            references = _concat(references, self._face_view(meta, choice.face_reference))
+        references = self._references(meta, choice.references, choice.face_reference)
         targets = self._views(meta, choice.targets, full=True)
         faces = [self._face_crop(meta, t, c, self.config.face_crop_size) for t, c in choice.target_faces]
         frames = [t for t, _ in choice.targets]
@@ -84,6 +82,16 @@ class StoreDataset(Dataset):
             gaze=None if meta.gaze is None else torch.from_numpy(meta.gaze[frames]),
         )
         return Sample(references, targets, driving, identity=meta.identity, group=group, index=index)
+
+    def _references(
+        self, meta: GroupMeta, pairs: list[tuple[int, int]], face: tuple[int, int] | None
+    ) -> Views:
+        """Reference views of ``pairs``, plus (if configured) the face close-up of ``face``, segmented onto
+        ``reference_background``."""
+        views = self._views(meta, pairs, full=True)
+        if self.config.face_reference:
+            views = _concat(views, self._face_view(meta, face))
+        return segmented(views, self.config.reference_background)
 
     def _read(self, meta: GroupMeta, t: int, c: int) -> torch.Tensor:
         """Image and mask of one view as ``[4,H,W]`` float in [0,1] (RGB + mask)."""
@@ -149,6 +157,15 @@ def _make_views(
         is_face=torch.full((len(pairs),), is_face),
         valid=torch.tensor(valid),
     )
+
+
+def segmented(views: Views, background: float | None) -> Views:
+    """``views`` with their background replaced by the grey level ``background`` through the masks (None:
+    unchanged)."""
+    if background is None:
+        return views
+    images = views.images * views.masks + background * (1.0 - views.masks)
+    return replace(views, images=images)
 
 
 def _concat(a: Views, b: Views) -> Views:

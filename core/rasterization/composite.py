@@ -203,7 +203,7 @@ def composite(
     width: int,
     height: int,
     tile_size: int = 8,
-    chunk_pairs: int = 1 << 22,
+    chunk_pairs: int = 1 << 18,
 ) -> tuple[Tensor, Tensor]:
     """Composite the splats of ``I`` images.
 

@@ -25,7 +25,7 @@ def rasterize(
     far_plane: float = 1e10,
     eps2d: float = 0.3,
     tile_size: int = 8,
-    chunk_pairs: int = 1 << 22,
+    chunk_pairs: int = 1 << 18,
 ) -> RenderOutput:
     """Render like ``gsplat.rasterization(..., packed=False, rasterize_mode="classic")`` on any device.
 

@@ -13,7 +13,7 @@ from torch import Tensor
 
 from lca.contracts.rasterizer import Rasterizer, RasterizerConfig, RenderOutput
 from lca.gaussians import Gaussians
-from lca.rasterization.inputs import make_output, prepare_inputs
+from lca.rasterization.inputs import RenderInputs, make_output, prepare_inputs
 
 
 class GsplatRasterizerConfig(RasterizerConfig):
@@ -48,34 +48,38 @@ class GsplatRasterizer(Rasterizer):
                 f"{'' if torch.cuda.is_available() else ' and no CUDA device is available'}. "
                 "Use the pure-PyTorch rasterizer instead (rasterizer=torch), which runs on any device."
             )
-        import gsplat  # lazy: importing is cheap but its CUDA build must never be triggered on CPU
-
-        cfg = self.config
         inp = prepare_inputs(gaussians, viewmats, Ks, width, height, background)
-        g = inp.gaussians
-        bg = inp.background
-        if bg is not None and render_depth:
-            bg = torch.cat(
-                [bg, bg.new_zeros(*bg.shape[:-1], 1)], dim=-1
-            )  # no background in the depth channel
-        colors, alphas, _ = gsplat.rasterization(
-            g.means,
-            g.quats,
-            g.scales,
-            g.opacities,
-            g.colors,
-            inp.viewmats,
-            inp.Ks,
-            width,
-            height,
-            near_plane=cfg.near_plane,
-            far_plane=cfg.far_plane,
-            eps2d=cfg.eps2d,
-            sh_degree=g.sh_degree,
-            packed=cfg.packed,
-            tile_size=cfg.tile_size,
-            backgrounds=bg,
-            render_mode="RGB+D" if render_depth else "RGB",
-        )  # [B, C, H, W, 3 (+1)], [B, C, H, W, 1]
-        depth = colors[..., 3:4] if render_depth else None
-        return make_output(colors[..., :3], alphas, depth, inp.unbatched)
+        return gsplat_render(inp, width, height, render_depth, self.config)
+
+
+def gsplat_render(
+    inp: RenderInputs, width: int, height: int, render_depth: bool, config: GsplatRasterizerConfig
+) -> RenderOutput:
+    """Checked, batched inputs -> one ``gsplat.rasterization`` call -> the contract's output. Apart from
+    :meth:`GsplatRasterizer.forward`'s device check, so that the CPU tests can check this call against
+    gsplat's real signature and input rules with a stand-in for its CUDA kernels."""
+    import gsplat  # lazy: importing is cheap but its CUDA build must never be triggered on CPU
+
+    g = inp.gaussians
+    # backgrounds stay [B, C, 3]: with "RGB+D" gsplat itself appends the zero depth background channel
+    colors, alphas, _ = gsplat.rasterization(
+        g.means,
+        g.quats,
+        g.scales,
+        g.opacities,
+        g.colors,
+        inp.viewmats,
+        inp.Ks,
+        width,
+        height,
+        near_plane=config.near_plane,
+        far_plane=config.far_plane,
+        eps2d=config.eps2d,
+        sh_degree=g.sh_degree,
+        packed=config.packed,
+        tile_size=config.tile_size,
+        backgrounds=inp.background,
+        render_mode="RGB+D" if render_depth else "RGB",
+    )  # [B, C, H, W, 3 (+1)], [B, C, H, W, 1]
+    depth = colors[..., 3:4] if render_depth else None
+    return make_output(colors[..., :3], alphas, depth, inp.unbatched)

@@ -14,7 +14,7 @@ from lca.rasterization import rasterize
 class TorchRasterizerConfig(RasterizerConfig):
     tile_size: int = 8
     """Tile edge in pixels; each tile composites only the Gaussians whose 3.33-sigma box touches it."""
-    chunk_pairs: int = 4194304
+    chunk_pairs: int = 262144
     """Most (pixel, Gaussian) pairs processed at once; bounds peak memory (about 40 bytes per pair)."""
 
 
