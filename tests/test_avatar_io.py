@@ -187,3 +187,21 @@ def test_cli_create_errors(made: dict, tmp_path: Path, capsys: pytest.CaptureFix
     assert main(["avatar", "create", "--checkpoint", str(made["run"]), "--out", out]) == 2
     assert "--store" in capsys.readouterr().err
     assert not Path(out).exists()
+
+
+def test_load_images_composites_rgba_cutouts_onto_the_reference_background(tmp_path: Path) -> None:
+    import imageio.v3 as iio
+
+    from lca.avatars.create import load_images
+
+    rgba = np.zeros((8, 8, 4), np.uint8)
+    rgba[..., :3] = 200
+    rgba[:, :4, 3] = 255  # left half: the person, right half: transparent background
+    iio.imwrite(tmp_path / "cut.png", rgba)
+    iio.imwrite(tmp_path / "plain.png", rgba[..., :3])
+    cut, plain = load_images([tmp_path / "cut.png", tmp_path / "plain.png"], 8, background=1.0)
+    torch.testing.assert_close(cut[:, :, :4], torch.full((3, 8, 4), 200 / 255))
+    torch.testing.assert_close(cut[:, :, 4:], torch.ones(3, 8, 4))
+    torch.testing.assert_close(plain, torch.full((3, 8, 8), 200 / 255))  # no alpha: used as it is
+    kept = load_images([tmp_path / "cut.png"], 8, background=None)[0]
+    torch.testing.assert_close(kept, plain)  # background None: alpha ignored

@@ -96,9 +96,12 @@ def store_references(config: PipelineConfig, store: str, group: str, frame: int 
     return views, f"store {store} group {group} views {pairs} identity {meta.identity}"
 
 
-def load_images(paths: Sequence[str | Path], size: int) -> torch.Tensor:
+def load_images(paths: Sequence[str | Path], size: int, background: float | None = None) -> torch.Tensor:
     """Image files -> ``[V, 3, size, size]`` in [0, 1], each fitted into a centred square (zero padded) like
-    the datasets' full frames. An alpha channel, if any, is dropped."""
+    the datasets' full frames. With ``background`` (the pipeline's ``reference_background``) an image's alpha
+    channel, if any, is its mask: the person is composited onto that grey level, as the model saw its
+    reference views in training (give RGBA cut-outs, e.g. from a person segmenter). Without an alpha
+    channel the image is used as it is."""
     import imageio.v3 as iio
 
     from lca.data.crop import crop_resize, full_square
@@ -117,6 +120,9 @@ def load_images(paths: Sequence[str | Path], size: int) -> torch.Tensor:
             raise LcaError(f"Reference image {path} has shape {array.shape}; expected H x W x 3 (RGB).")
         scale = 65535.0 if array.dtype == np.uint16 else 255.0
         image = torch.from_numpy(array[..., :3].astype(np.float32) / scale).permute(2, 0, 1)
+        if background is not None and array.shape[-1] == 4:
+            alpha = torch.from_numpy(array[..., 3].astype(np.float32) / scale)
+            image = image * alpha + background * (1.0 - alpha)
         out.append(crop_resize(image, full_square(*image.shape[1:]), size))
     return torch.stack(out)
 

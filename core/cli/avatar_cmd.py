@@ -56,8 +56,8 @@ def create(
             source_checkpoint=str(found.path), source=source,
         )  # fmt: skip
     else:
-        size = data_slot(model.config, "").config.image_size
-        pixels = load_images(images, size)
+        data = data_slot(model.config, "").config
+        pixels = load_images(images, data.image_size, data.reference_background)
         betas = load_betas(params, model.template.num_betas)
         source = f"images {[str(p) for p in images]} params {params}"
         file = create_avatar_file(model, pixels, betas, source_checkpoint=str(found.path), source=source)
