@@ -52,13 +52,48 @@ def lpips() -> tuple[Any | None, str]:
 
 
 @torch.no_grad()
-def heldout(model: Any, store: str, split: str = "test", lpips_model: Any | None = None) -> dict[str, Any]:
+def heldout(
+    model: Any,
+    store: str,
+    split: str = "test",
+    lpips_model: Any | None = None,
+    predictor: Any | None = None,
+) -> dict[str, Any]:
     """``evaluate_store``'s per-category summary (``identity``, ``views``, ``expressions``: full and face
-    PSNR/SSIM/LPIPS means) of ``model`` on ``split`` of ``store``, with the model's own data settings."""
+    PSNR/SSIM/LPIPS means) of ``model`` on ``split`` of ``store``, with the model's own data settings;
+    ``predictor`` replaces the model's renders (the :data:`REFERENCES`); ``model`` then only gives the
+    config."""
     from lca.evaluate import ModelPredictor, evaluate_store
 
-    result = evaluate_store(model.config, store, split, ModelPredictor(model), lpips_model=lpips_model)
+    predictor = predictor or ModelPredictor(model)
+    result = evaluate_store(model.config, store, split, predictor, lpips_model=lpips_model)
     return result["categories"]
+
+
+def _true_silhouette(batch: Any, colour: torch.Tensor) -> torch.Tensor:
+    """``colour`` (broadcastable to ``[M, 3, 1, 1]``) inside each target's own mask, black outside."""
+    masks = batch.targets.masks[0]
+    return (colour * masks).expand(-1, 3, -1, -1).clamp(0, 1)
+
+
+def grey_silhouette(batch: Any) -> torch.Tensor:
+    """Reference that reads the answer: the target's true mask, filled with grey 0.5."""
+    return _true_silhouette(batch, torch.tensor(0.5))
+
+
+def mean_colour_silhouette(batch: Any) -> torch.Tensor:
+    """Reference that reads the answer: the target's true mask, filled with the person's mean colour in that
+    very image. A model beats it only by getting colours right region by region."""
+    images, masks = batch.targets.images[0], batch.targets.masks[0]
+    mean = (images * masks).sum((2, 3), keepdim=True) / masks.sum((2, 3), keepdim=True).clamp(min=1.0)
+    return _true_silhouette(batch, mean)
+
+
+REFERENCES = {
+    "reference: true mask, grey": grey_silhouette,
+    "reference: true mask, true mean colour": mean_colour_silhouette,
+}
+"""What the PSNR scale means here: renders made from the targets themselves (not models), evaluated alike."""
 
 
 def cell(summary: dict[str, Any], category: str, region: str, metric: str, digits: int) -> str:

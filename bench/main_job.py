@@ -10,7 +10,9 @@ about this much wall time) and the machine load are printed. The untrained model
 initialised, i.e. exactly what the first stage started from; each stage's final checkpoint is evaluated too.
 Metrics: ``lca.evaluate.evaluate_store`` on the test split (held-out identities) of
 ``synthetic://wild-video`` and ``synthetic://studio``: all targets, full frame, subject over black; LPIPS
-only when converted weights exist (``lca lpips convert``).
+only when converted weights exist (``lca lpips convert``). Two reference rows give the scale: the target's
+own mask filled with grey, and filled with the person's true mean colour in that image (both read the
+answer; a model beats the second only with colours right region by region).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import json
 import time
 from pathlib import Path
 
-from heldout import STORES, cell, heldout, lpips, stage_models, train_command, untrained_model
+from heldout import REFERENCES, STORES, cell, heldout, lpips, stage_models, train_command, untrained_model
 from machine import LoadSampler, machine_line, run_measured, tail
 
 from lca.config import resolve_pipeline
@@ -88,6 +90,17 @@ def main() -> None:
         results = [
             (label, {key: heldout(model, store, args.split, lpips_model) for key, store in STORES.items()})
             for label, model in models
+        ]
+        base_model = models[0][1]
+        results += [
+            (
+                label,
+                {
+                    key: heldout(base_model, store, args.split, lpips_model, predictor)
+                    for key, store in STORES.items()
+                },
+            )
+            for label, predictor in REFERENCES.items()
         ]
         seconds = time.perf_counter() - began
     print(
