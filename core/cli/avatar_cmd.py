@@ -24,7 +24,9 @@ def create(
     ),
     group: str = typer.Option(None, "--group", help="The store group (clip or capture) of the person."),
     frame: int = typer.Option(0, "--frame", help="Store frame of the references (and of the betas)."),
-    images: list[Path] = typer.Option(None, "--images", help="Reference images (repeatable); RGBA cut-outs: alpha = mask."),
+    images: list[Path] = typer.Option(
+        None, "--images", help="Reference images (repeatable); an RGBA cut-out's alpha is its mask."
+    ),
     params: Path = typer.Option(None, "--params", help="With --images: .npz holding the person's 'betas'."),
     ema: bool = typer.Option(False, "--ema", help="Use the checkpoint's EMA weights."),
     device: str = typer.Option("cpu", "--device", help="torch device, e.g. cuda."),
