@@ -243,3 +243,40 @@ def test_decoder_conformance(name: str, driver_dim: int) -> None:
     decoder.eval()
     again = decoder(features, driving)[1]
     assert torch.equal(again.offsets, decoder(features, driving)[1].offsets)
+
+
+def test_masked_mean_token_is_the_mean_over_real_views_only() -> None:
+    from lca.model.modulation import masked_mean_token
+
+    image, _ = _tokens(2, 3, 4, 1, 5)
+    mask = torch.tensor([[True, False, True], [False, True, False]])
+    expected = torch.stack([image[0, [0, 2]].mean(dim=(0, 1)), image[1, 1].mean(dim=0)])
+    torch.testing.assert_close(masked_mean_token(image, mask), expected)
+
+
+def test_global_context_starts_as_the_plain_block_and_then_depends_on_the_views() -> None:
+    """The AdaLN projection is zero-initialised (created last, so the other weights are the same draws):
+    at initialisation the block equals ``global_context: false``; once the projection is not zero, the
+    geometry tokens depend on the mean image token."""
+    registry = default_registry()
+    blocks = []
+    for context in (True, False):
+        torch.manual_seed(0)
+        config = {**TINY["block"]["lca-tri-attention"], "global_context": context}
+        blocks.append(registry.build("block", "lca-tri-attention", config, dim=DIM).eval())
+    with_context, plain = blocks
+    image, geometry = _tokens(2, 3, 5, 7, 1)
+    mask = torch.ones(2, 3, dtype=torch.bool)
+    torch.testing.assert_close(
+        with_context(image, geometry, mask), plain(image, geometry, mask), rtol=0, atol=0
+    )
+    jitter_zero_parameters(with_context)
+    other, _ = _tokens(2, 3, 5, 7, 2)
+    mods, other_mods = with_context.context(image, mask), with_context.context(other, mask)
+    assert len(mods) == 3 and all(m.shape == (2, 1, DIM) for pair in mods for m in pair)
+    assert all(
+        not torch.allclose(a, b)
+        for pair, other_pair in zip(mods, other_mods, strict=True)
+        for a, b in zip(pair, other_pair, strict=True)
+    )
+    assert not torch.allclose(with_context(image, geometry, mask)[1], plain(image, geometry, mask)[1])
