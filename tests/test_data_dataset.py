@@ -136,3 +136,14 @@ def test_reference_views_are_segmented_targets_are_not(wild: str, background: fl
     torch.testing.assert_close(cut.targets.images, raw.targets.images, rtol=0, atol=0)
     outside = (mask == 0).expand_as(cut.references.images)
     assert torch.all(cut.references.images[outside] == background)
+
+
+def test_reference_background_outside_0_1_is_a_config_error() -> None:
+    from lca.config import resolve_pipeline
+    from lca.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"data\.wild\.reference_background"):
+        resolve_pipeline("lca-tiny", ["data.wild.reference_background=2.0"])
+    config = resolve_pipeline("lca-tiny", ["data.wild.reference_background=null"])
+    assert config.data["wild"].config.reference_background is None
+    assert config.data["studio"].config.reference_background == 1.0

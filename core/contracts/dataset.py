@@ -26,6 +26,7 @@ from abc import ABC, abstractmethod
 from typing import Any, ClassVar, Literal
 
 import numpy as np
+from pydantic import Field
 from torch.utils.data import Dataset as TorchDataset
 
 from lca.component import ComponentConfig
@@ -52,7 +53,7 @@ class DatasetConfig(ComponentConfig):
     """M, the number of target views to render and supervise."""
     face_reference: bool = True
     """Add a face close-up crop (from the face box) to the reference views."""
-    reference_background: float | None = 1.0
+    reference_background: float | None = Field(1.0, ge=0.0, le=1.0)
     """Grey level in [0, 1] that replaces the background of the reference views (through their masks), so
     the encoder sees the segmented person as LHM's inputs are (white, 1.0); None keeps the photographed
     background. Targets are never changed: the losses mask them."""
