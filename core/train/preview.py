@@ -1,5 +1,9 @@
 """Preview grids: one row per target view of the first sample,
-``reference | target | canonical render | driven render | error map``, saved as PNG and logged."""
+``reference | target | canonical render | driven render | error map``, saved as PNG and logged.
+
+The target is shown as the losses and ``lca eval`` see it, the person over black (image x mask), and the
+error map compares the driven render with that: the photographed background is not what the model renders,
+and an error map over it would be all heat."""
 
 from __future__ import annotations
 
@@ -29,7 +33,7 @@ def error_map(pred: Tensor, target: Tensor) -> Tensor:
 
 def preview_grid(output: ModelOutput, batch: Any) -> Tensor:
     """The grid of sample 0 as a ``[3, rows * H, 5 * W]`` float image in [0, 1]."""
-    targets = batch.targets.images[0].detach().float().cpu()
+    targets = (batch.targets.images[0] * batch.targets.masks[0]).detach().float().cpu()
     valid = batch.targets.valid[0].cpu()
     references = batch.references.images[0].detach().float().cpu()
     driven = output.driven[0].detach().float().cpu().clamp(0, 1)
