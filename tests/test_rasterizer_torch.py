@@ -200,3 +200,10 @@ def test_torch_matches_gsplat_on_cuda() -> None:
     for name, grad in grads_t.items():
         scale = grads_g[name].abs().max().clamp(min=1.0)
         torch.testing.assert_close(grad / scale, grads_g[name] / scale, rtol=1e-4, atol=1e-4, msg=name)
+
+
+def test_plugin_chunk_default_is_the_core_default() -> None:
+    """The plugin's config repeats the literal (``lca registry show`` reads defaults from source)."""
+    from lca.rasterization.composite import DEFAULT_CHUNK_PAIRS
+
+    assert TorchRasterizerConfig().chunk_pairs == DEFAULT_CHUNK_PAIRS

@@ -26,6 +26,9 @@ from lca.rasterization.tiles import TileLists
 ALPHA_MAX = 0.999
 ALPHA_MIN = 1.0 / 255.0
 T_MIN = 1e-4
+DEFAULT_CHUNK_PAIRS = 1 << 18
+"""Default bound on (pixel, Gaussian) pairs per chunk (docs/rendering.md: 2^22 was 1.6x slower, from page
+faults; the ``torch`` plugin's config repeats the literal, which ``lca registry show`` reads from source)."""
 
 
 @dataclass
@@ -203,7 +206,7 @@ def composite(
     width: int,
     height: int,
     tile_size: int = 8,
-    chunk_pairs: int = 1 << 18,
+    chunk_pairs: int = DEFAULT_CHUNK_PAIRS,
 ) -> tuple[Tensor, Tensor]:
     """Composite the splats of ``I`` images.
 

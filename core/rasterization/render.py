@@ -6,7 +6,7 @@ from torch import Tensor
 
 from lca.contracts.rasterizer import RenderOutput
 from lca.gaussians import Gaussians
-from lca.rasterization.composite import composite
+from lca.rasterization.composite import DEFAULT_CHUNK_PAIRS, composite
 from lca.rasterization.inputs import make_output, prepare_inputs
 from lca.rasterization.projection import project
 from lca.rasterization.tiles import intersect_tiles
@@ -25,7 +25,7 @@ def rasterize(
     far_plane: float = 1e10,
     eps2d: float = 0.3,
     tile_size: int = 8,
-    chunk_pairs: int = 1 << 18,
+    chunk_pairs: int = DEFAULT_CHUNK_PAIRS,
 ) -> RenderOutput:
     """Render like ``gsplat.rasterization(..., packed=False, rasterize_mode="classic")`` on any device.
 
