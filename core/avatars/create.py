@@ -105,6 +105,7 @@ def load_images(paths: Sequence[str | Path], size: int, background: float | None
     import imageio.v3 as iio
 
     from lca.data.crop import crop_resize, full_square
+    from lca.data.store_dataset import over_background
 
     out = []
     for path in paths:
@@ -122,7 +123,7 @@ def load_images(paths: Sequence[str | Path], size: int, background: float | None
         image = torch.from_numpy(array[..., :3].astype(np.float32) / scale).permute(2, 0, 1)
         if background is not None and array.shape[-1] == 4:
             alpha = torch.from_numpy(array[..., 3].astype(np.float32) / scale)
-            image = image * alpha + background * (1.0 - alpha)
+            image = over_background(image, alpha, background)
         out.append(crop_resize(image, full_square(*image.shape[1:]), size))
     return torch.stack(out)
 

@@ -159,13 +159,18 @@ def _make_views(
     )
 
 
+def over_background(images: torch.Tensor, masks: torch.Tensor, background: float) -> torch.Tensor:
+    """``images`` with everything outside ``masks`` (soft masks blend) replaced by the grey level
+    ``background``: how every reference view is segmented."""
+    return images * masks + background * (1.0 - masks)
+
+
 def segmented(views: Views, background: float | None) -> Views:
     """``views`` with their background replaced by the grey level ``background`` through the masks (None:
     unchanged)."""
     if background is None:
         return views
-    images = views.images * views.masks + background * (1.0 - views.masks)
-    return replace(views, images=images)
+    return replace(views, images=over_background(views.images, views.masks, background))
 
 
 def _concat(a: Views, b: Views) -> Views:
