@@ -45,8 +45,8 @@ def worker(pipeline: str, overrides: list[str], device: str, threads: int, repea
     from accelerate.utils import set_seed
 
     from lca.config import resolve_pipeline
+    from lca.contracts.sample import collate
     from lca.contracts.template import TemplateParams
-    from lca.data.sample import collate
     from lca.data.store_dataset import ViewChoice, largest_face
     from lca.evaluate import plan_group, store_dataset
     from lca.model.avatar import AvatarModel, driving_signals

@@ -98,11 +98,11 @@ def train_once(args: argparse.Namespace, processes: int, out: Path, device: str)
 
 
 class Counted:
-    """A collated :class:`lca.data.sample.Batch` with ``len()`` (its sample count), which
+    """A collated :class:`lca.contracts.sample.Batch` with ``len()`` (its sample count), which
     ``loader_throughput`` counts by (``Batch`` itself has no length)."""
 
     def __init__(self, samples: list) -> None:
-        from lca.data.sample import collate
+        from lca.contracts.sample import collate
 
         self.batch, self.count = collate(samples), len(samples)
 

@@ -25,8 +25,8 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
 from lca.config import PipelineConfig
+from lca.contracts.sample import Batch, collate
 from lca.data.locations import resolve_store_url
-from lca.data.sample import Batch, collate
 from lca.losses import Objective
 from lca.metrics import pixel_box
 from lca.model.avatar import AvatarModel

@@ -36,9 +36,9 @@ from torch import Tensor
 
 from lca.avatars.create import reference_cameras, reference_frames, store_dataset
 from lca.avatars.views import FixedViewsDataset
+from lca.contracts.sample import Batch, collate
 from lca.data.crop import full_square
 from lca.data.reader import GroupMeta
-from lca.data.sample import Batch, collate
 from lca.data.store_dataset import ViewChoice, largest_face
 from lca.errors import LcaError
 from lca.metrics import image_metrics

@@ -32,6 +32,7 @@ from lca.errors import (
     UnknownKindError,
     UnknownPipelineError,
 )
+from lca.validation import validate_model
 
 #: The component kinds. Each kind is a contract in :mod:`lca.contracts` and a section of registry.yaml.
 KINDS: tuple[str, ...] = ("template", "rasterizer", "encoder", "block", "driver", "decoder", "dataset")
@@ -238,8 +239,6 @@ class Registry:
 
     def make_config(self, kind: str, name: str, params: Mapping[str, Any] | None = None) -> ComponentConfig:
         """Validate ``params`` against the component's config (errors name the closest valid field)."""
-        from lca.config.validation import validate_model
-
         cls = self.load(kind, name)
         config, issues = validate_model(cls.Config, dict(params or {}), path=f"{kind} '{name}'")
         if issues:

@@ -10,9 +10,9 @@ import torch
 from data_stores import make_store
 from torch.utils.data import DataLoader
 
+from lca.contracts.sample import collate
 from lca.data.crop import crop_intrinsics, crop_resize, square_around
-from lca.data.errors import ChunkError
-from lca.data.sample import collate
+from lca.errors import ChunkError
 from lca_plugins.datasets.studio import StudioDataset
 from lca_plugins.datasets.wild_video import WildVideoDataset
 

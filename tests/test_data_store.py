@@ -14,9 +14,9 @@ import zarr
 from data_stores import make_store
 
 from lca.data.check import check_store
-from lca.data.errors import ChunkError, SchemaError
 from lca.data.reader import StoreReader
 from lca.data.schema import SCHEMA_VERSION, SMPLX_POSE_DIMS, open_store
+from lca.errors import ChunkError, SchemaError
 
 PLAIN_ZARR = """
 import json, sys, hashlib
@@ -184,8 +184,8 @@ def test_open_fsspec_url() -> None:
 
 
 def test_writing_over_an_existing_store_needs_overwrite(tmp_path) -> None:
-    from lca.data.errors import StoreError
     from lca.data.writer import StoreWriter
+    from lca.errors import StoreError
 
     url = str(tmp_path / "s.zarr")
     StoreWriter(url, "studio").close()

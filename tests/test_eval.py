@@ -12,7 +12,7 @@ from avatar_helpers import make_run, make_stores
 
 from lca.avatars.create import load_model, store_dataset
 from lca.cli import main
-from lca.data.sample import Batch
+from lca.contracts.sample import Batch
 from lca.evaluate import EXPRESSION_SHARE, evaluate_store, expression_frames, plan_group, write_results
 
 OFFSET = 0.1

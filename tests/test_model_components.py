@@ -11,8 +11,8 @@ from lca.contracts.block import Block
 from lca.contracts.decoder import Decoder
 from lca.contracts.driver import Driver
 from lca.contracts.encoder import Encoder
+from lca.errors import SignalError
 from lca.model.backbone import Backbone
-from lca.model.errors import SignalError
 from lca.registry import default_registry
 
 KINDS = {"encoder": Encoder, "block": Block, "driver": Driver, "decoder": Decoder}

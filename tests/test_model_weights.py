@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
 
-from lca.model.errors import WeightsMismatchError, WeightsNotFoundError
+from lca.errors import WeightsMismatchError, WeightsNotFoundError
 from lca_plugins.encoders.dinov2_vit import DinoV2ViT, DinoV2ViTConfig
 from lca_plugins.encoders.sapiens_vit import SapiensViT, SapiensViTConfig
 

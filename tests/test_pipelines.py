@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from lca.config import resolve_pipeline
-from lca.data.sample import collate
+from lca.contracts.sample import collate
 from lca.losses import Objective
 from lca.model.avatar import AvatarModel
 from lca.registry import default_registry

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from lca.config import LossOptions
+from lca.contracts.model import ModelOutput
 from lca.losses import Objective, acap_loss, asap_loss, linear_ramp, lpips_loss, mask_loss, masked_l1
 from lca.losses.terms import part_weight_vector
-from lca.train.protocol import ModelOutput
 
 
 def _images(value: float, b: int = 1, m: int = 2, h: int = 4, w: int = 4) -> torch.Tensor:

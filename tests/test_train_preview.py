@@ -6,8 +6,8 @@ from types import SimpleNamespace
 
 import torch
 
+from lca.contracts.model import ModelOutput
 from lca.train.preview import error_map, preview_grid
-from lca.train.protocol import ModelOutput
 
 
 def test_grid_shows_the_masked_target_and_its_error() -> None:

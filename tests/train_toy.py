@@ -1,4 +1,4 @@
-"""A tiny model honouring :class:`lca.train.protocol.TrainableModel` and a tiny in-memory dataset, registered
+"""A tiny model honouring :class:`lca.contracts.model.TrainableModel` and a tiny in-memory dataset, registered
 at runtime in a fresh :class:`Registry`, for the trainer's tests. Also a script
 (``python tests/train_toy.py``) so that tests can run training in a subprocess (signals, SIGKILL,
 torchrun with 2 processes)."""
@@ -20,9 +20,9 @@ from torch import nn
 
 from lca.component import ComponentConfig
 from lca.config import PipelineConfig, resolve_raw
-from lca.data.sample import Driving, Sample, Views
+from lca.contracts.model import ModelOutput
+from lca.contracts.sample import Driving, Sample, Views
 from lca.registry import KINDS, Registry
-from lca.train.protocol import ModelOutput
 
 
 class ToyPartConfig(ComponentConfig):

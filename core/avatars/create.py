@@ -80,7 +80,7 @@ def store_dataset(config: PipelineConfig, store: str, **updates: Any) -> Any:
 
 
 def store_references(config: PipelineConfig, store: str, group: str, frame: int = 0) -> tuple[Any, str]:
-    """Reference views (:class:`lca.data.sample.Views`, with face close-up) of ``group`` and a description."""
+    """Reference views (:class:`lca.contracts.sample.Views`, face close-up included) of ``group``."""
     dataset = store_dataset(config, store)
     meta = dataset.meta(group)
     if not 0 <= frame < meta.num_frames:

@@ -13,7 +13,7 @@ The motion ``.npz`` format (all arrays have ``T`` frames first; float32 unless s
   ``gaze [T, 2, 3]`` unit directions (left, right eye) for ``gaze``;
 - optional ``fps`` (scalar).
 
-A driver whose signal the motion lacks raises a :class:`~lca.model.errors.SignalError` naming it, except
+A driver whose signal the motion lacks raises a :class:`~lca.errors.SignalError` naming it, except
 face crops: without them the expression-code driver gets ``face_valid = False`` (the prior-mean code, a
 neutral correction), which is stated in the output of ``lca avatar animate``.
 """

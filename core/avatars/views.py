@@ -14,10 +14,10 @@ import numpy as np
 import torch
 
 from lca.contracts.dataset import Dataset, DatasetConfig
-from lca.data.errors import Problem, SchemaError
+from lca.contracts.sample import Driving, Sample, Views
 from lca.data.reader import GroupMeta, StoreReader
-from lca.data.sample import Driving, Sample, Views
 from lca.data.store_dataset import StoreDataset, ViewChoice, _concat, largest_face
+from lca.errors import Problem, SchemaError
 
 
 class FixedViewsDataset(StoreDataset):

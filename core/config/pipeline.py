@@ -17,9 +17,9 @@ import yaml
 from lca.component import ComponentConfig
 from lca.config.overrides import SECTIONS, SLOT_GROUPS, SLOTS, Override, apply_overrides
 from lca.config.sections import LossOptions, ModelOptions, RunOptions, Section, StageConfig
-from lca.config.validation import validate_model
 from lca.errors import ComponentImportError, ConfigError, ConfigIssue, LcaError, close_matches
 from lca.registry import Registry, default_registry
+from lca.validation import validate_model
 
 SECTION_MODELS: dict[str, type[Section]] = {"model": ModelOptions, "loss": LossOptions, "run": RunOptions}
 TOP_LEVEL_KEYS = ("name", "summary", "base", "slots", *SECTIONS, "schedule", "meta")

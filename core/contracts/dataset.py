@@ -1,7 +1,7 @@
-"""The ``dataset`` kind: a map-style ``torch.utils.data.Dataset`` of :class:`~lca.data.sample.Sample`.
+"""The ``dataset`` kind: a map-style ``torch.utils.data.Dataset`` of :class:`~lca.contracts.sample.Sample`.
 
 Construction: ``cls(config)``; no context crosses slots. Use with
-``DataLoader(dataset, batch_size=B, collate_fn=lca.data.sample.collate, num_workers=n)``; under
+``DataLoader(dataset, batch_size=B, collate_fn=lca.contracts.sample.collate, num_workers=n)``; under
 ``accelerate`` the prepared DataLoader shards indices across processes, nothing else is needed.
 
 Guarantees every dataset honours:
@@ -9,11 +9,11 @@ Guarantees every dataset honours:
 - ``dataset[i]`` depends only on ``(config.seed, epoch, i)`` (never on worker count, worker id or
   process), so a run is reproducible however it is parallelised. ``set_epoch(e)`` changes the views
   drawn per index; with ``persistent_workers=True`` call it before the workers start.
-- Sample shapes are those of :mod:`lca.data.sample`: references ``[V,3,S,S]`` with
+- Sample shapes are those of :mod:`lca.contracts.sample`: references ``[V,3,S,S]`` with
   ``S = config.image_size``, ``V = K (+1 face close-up)``, ``K`` in
   ``[min_references or num_references, num_references]``; targets ``[M,3,S,S]``, ``M = num_targets``;
   driving face crops ``[M,3,F,F]`` with ``F = config.face_crop_size``.
-- ``on_error``: ``raise`` propagates a :class:`~lca.data.errors.StoreError` naming store, group, array
+- ``on_error``: ``raise`` propagates a :class:`~lca.errors.StoreError` naming store, group, array
   and index. ``skip`` replaces the failing index by the next indices (deterministically) and records
   each error in ``Sample.skipped`` (so ``Batch.skipped`` carries them out of worker processes) and in
   the dataset's own ``skipped`` list (for in-process use). Nothing is dropped silently.
@@ -30,8 +30,8 @@ from pydantic import Field
 from torch.utils.data import Dataset as TorchDataset
 
 from lca.component import ComponentConfig
-from lca.data.errors import Problem, StoreError
-from lca.data.sample import Sample
+from lca.contracts.sample import Sample
+from lca.errors import Problem, StoreError
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ sample). The names the toolkit uses (the dataset writes them under these names):
 - ``gaze`` ``[B, M, 2, 3]``: unit gaze directions of the (left, right) eye, in the frame the store uses.
 
 A driver reads only the names in its class attribute ``signals``; extra entries are ignored. A missing
-or mis-shaped signal raises :class:`lca.model.errors.SignalError` naming the driver and the signal.
+or mis-shaped signal raises :class:`lca.errors.SignalError` naming the driver and the signal.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import ClassVar
 
 from torch import Tensor, nn
 
-from lca.model.errors import SignalError
+from lca.errors import SignalError
 
 
 class Driver(nn.Module, ABC):

@@ -2,5 +2,5 @@
 
 Two layouts (``wild-video``: one monocular clip per group; ``studio``: one multi-view capture per
 group) are described in :mod:`lca.data.schema` and in ``docs/data.md``. The torch side (the
-:class:`~lca.data.sample.Sample` structure and its ``collate``) lives in :mod:`lca.data.sample`.
+:class:`~lca.contracts.sample.Sample` structure and its ``collate``) lives in :mod:`lca.contracts.sample`.
 """

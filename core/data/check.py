@@ -15,8 +15,8 @@ import numpy as np
 import zarr
 from zarr.core.sync import sync  # zarr's own bridge to its async store API (no public sync `exists`)
 
-from lca.data.errors import Problem, StoreError
 from lca.data.schema import LAYOUT_ARRAYS, group_names, open_store, validate
+from lca.errors import Problem, StoreError
 
 
 def check_store(

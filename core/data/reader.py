@@ -20,9 +20,9 @@ import numpy as np
 import zarr
 from numcodecs.compat import ensure_contiguous_ndarray
 
-from lca.data.errors import ChunkError, Problem, SchemaError
 from lca.data.locations import resolve_store_url
 from lca.data.schema import LAYOUT_ARRAYS, SMPLX_GROUP, SMPLX_KEYS, group_names, open_store, require_valid
+from lca.errors import ChunkError, Problem, SchemaError
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import zarr
 
-from lca.data.errors import Problem, SchemaError
+from lca.errors import Problem, SchemaError
 
 SCHEMA_VERSION = 1
 """Version written by this toolkit; stores with a higher version are refused (written by a newer one)."""

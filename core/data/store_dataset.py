@@ -1,5 +1,5 @@
 """What the ``wild-video`` and ``studio`` datasets share: turning chosen (frame, camera) pairs of a
-store group into :class:`~lca.data.sample.Sample` tensors. A layout's plugin only chooses the views.
+store group into :class:`~lca.contracts.sample.Sample` tensors. A layout's plugin only chooses the views.
 
 Full frames are resized into a centred square of ``image_size`` (the short side padded with zeros);
 face close-ups are square crops around the face box. Every crop gets its own intrinsics
@@ -16,9 +16,9 @@ import numpy as np
 import torch
 
 from lca.contracts.dataset import Dataset, DatasetConfig
+from lca.contracts.sample import Driving, Sample, Views
 from lca.data.crop import crop_intrinsics, crop_resize, full_square, square_around
 from lca.data.reader import GroupMeta, StoreReader
-from lca.data.sample import Driving, Sample, Views
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,6 @@ import zarr
 from numpy.typing import ArrayLike
 from zarr.codecs import ZstdCodec
 
-from lca.data.errors import Problem, StoreError
 from lca.data.schema import (
     ARKIT52_NAMES,
     CODECS,
@@ -34,6 +33,7 @@ from lca.data.schema import (
     ZARR_FORMAT,
     register_image_codecs,
 )
+from lca.errors import Problem, StoreError
 
 
 def _image_compressor(codec: str, quality: int) -> Any:

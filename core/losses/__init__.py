@@ -1,5 +1,5 @@
 """Training losses: pure functions on tensors (:mod:`~lca.losses.terms`) and the objective that weighs
-them from a :class:`lca.train.protocol.ModelOutput` and the loss config (:mod:`~lca.losses.objective`)."""
+them from a :class:`lca.contracts.model.ModelOutput` and the loss config (:mod:`~lca.losses.objective`)."""
 
 from lca.losses.objective import LossTerms, Objective
 from lca.losses.terms import (

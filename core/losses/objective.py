@@ -18,8 +18,8 @@ import torch
 from torch import Tensor, nn
 
 from lca.config.sections import LossOptions
+from lca.contracts.model import ModelOutput
 from lca.losses import terms
-from lca.train.protocol import ModelOutput
 
 REGULARIZATION_WEIGHTS = ("kl",)
 """Names a model may return in ``ModelOutput.regularization``: each is weighted by the LossOptions field."""
@@ -54,7 +54,7 @@ class Objective:
         return self
 
     def __call__(self, output: ModelOutput, batch: Any, step: int) -> LossTerms:
-        """``batch`` is a :class:`lca.data.sample.Batch`; only ``batch.targets`` is read."""
+        """``batch`` is a :class:`lca.contracts.sample.Batch`; only ``batch.targets`` is read."""
         o = self.options
         targets = batch.targets
         image, mask, valid = targets.images, targets.masks, targets.valid

@@ -9,8 +9,8 @@ Two entry points keep animation cheap:
 - :meth:`AvatarModel.drive` turns an avatar, driving signals and template parameters of M target frames
   into posed Gaussians and renders, without touching the encoder or the backbone.
 
-:meth:`AvatarModel.forward` does both for a training :class:`~lca.data.sample.Batch` and returns the
-trainer's :class:`~lca.train.protocol.ModelOutput`.
+:meth:`AvatarModel.forward` does both for a training :class:`~lca.contracts.sample.Batch` and returns the
+trainer's :class:`~lca.contracts.model.ModelOutput`.
 """
 
 from __future__ import annotations
@@ -24,13 +24,14 @@ from torch import Tensor, nn
 
 from lca.config import PipelineConfig, SlotConfig
 from lca.contracts.decoder import AnchorGaussians, apply_correction
+from lca.contracts.model import ModelOutput
 from lca.contracts.rasterizer import RenderOutput
+from lca.contracts.sample import Batch
 from lca.contracts.template import PART_NAMES, TemplateParams
 from lca.gaussians import Gaussians
 from lca.model.backbone import Backbone
 from lca.model.geometry_tokens import GeometryTokens
 from lca.registry import Registry, default_registry
-from lca.train.protocol import ModelOutput
 
 
 @dataclass
@@ -64,7 +65,7 @@ class DriveOutput:
 
 def driving_signals(params: dict[str, Tensor], driving: Any) -> dict[str, Tensor]:
     """The signal dict drivers read (names in :mod:`lca.contracts.driver`) from a target views' template
-    parameters and a :class:`lca.data.sample.Driving`."""
+    parameters and a :class:`lca.contracts.sample.Driving`."""
     signals = {
         name: params[name]
         for name in ("body_pose", "left_hand_pose", "right_hand_pose", "jaw_pose")
@@ -227,9 +228,9 @@ class AvatarModel(nn.Module):
             )
         return output
 
-    def forward(self, batch: Any) -> ModelOutput:
-        """A training batch (:class:`lca.data.sample.Batch`) -> canonical and driven renders of the target
-        views over a black background, plus what the regularisers need (:class:`ModelOutput`)."""
+    def forward(self, batch: Batch) -> ModelOutput:
+        """A training batch -> canonical and driven renders of the target views over a black background,
+        plus what the regularisers need (:class:`ModelOutput`)."""
         references, targets = batch.references, batch.targets
         avatar = self.create_avatar(references.images, references.valid, references.params["betas"][:, 0])
         params = TemplateParams(**{f.name: targets.params[f.name] for f in fields(TemplateParams)})
@@ -271,5 +272,5 @@ class AvatarModel(nn.Module):
 
 
 def build_model(config: PipelineConfig, registry: Registry | None = None) -> AvatarModel:
-    """The trainer's default model factory (:data:`lca.train.protocol.DEFAULT_MODEL_FACTORY`)."""
+    """The trainer's default model factory (a :data:`lca.contracts.model.ModelFactory`)."""
     return AvatarModel(config, registry)

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torchvision.utils import make_grid, save_image
 
-from lca.train.protocol import ModelOutput
+from lca.contracts.model import ModelOutput
 
 
 def _fit(image: Tensor, size: tuple[int, int]) -> Tensor:

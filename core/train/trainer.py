@@ -1,7 +1,7 @@
 """The trainer: a pipeline config's schedule run on ``accelerate`` (one CPU, ``accelerate launch``, DDP,
 FSDP or DeepSpeed through accelerate's own config). See docs/training.md for the behaviours in prose.
 
-It talks to the model only through :mod:`lca.train.protocol` and never branches on a component's type.
+It talks to the model only through :mod:`lca.contracts.model` and never branches on a component's type.
 Per stage: seed, build the model with the factory, load ``init_from`` (or the checkpoint being resumed),
 freeze prefixes, build the stage's dataset through the registry, then run optimizer steps with gradient
 accumulation, clipping, non-finite step skipping, periodic checkpoints, logs and previews, and write the
@@ -10,7 +10,6 @@ stage's ``final`` checkpoint.
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import os
@@ -30,6 +29,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Sampler
 
 from lca.config import PipelineConfig, StageConfig
+from lca.contracts.model import ModelFactory
 from lca.errors import LcaError
 from lca.losses import Objective
 from lca.registry import Registry, default_registry
@@ -37,7 +37,6 @@ from lca.threads import torch_threads
 from lca.train import checkpoint as ckpt
 from lca.train.optim import build_ema, build_optimizer, build_scheduler
 from lca.train.preview import preview_grid, save_preview
-from lca.train.protocol import DEFAULT_MODEL_FACTORY, ModelFactory
 from lca.train.run_meta import run_meta
 from lca.train.signals import StopRequest
 
@@ -104,14 +103,6 @@ def resolve_mixed_precision(requested: str) -> str:
         )
         return "no"
     return requested
-
-
-def load_factory(target: str = DEFAULT_MODEL_FACTORY) -> ModelFactory:
-    module, _, attr = target.partition(":")
-    try:
-        return getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError) as error:
-        raise TrainingError(f"Cannot import the model factory '{target}': {error}") from error
 
 
 def build_dataset(config: PipelineConfig, stage: StageConfig, registry: Registry) -> Any:
@@ -278,7 +269,7 @@ class Trainer:
         scheduler = build_scheduler(optimizer, stage.warmup_steps, stage.steps)
         ema = build_ema(model, run.ema_decay) if run.ema_decay is not None else None
         dataset = build_dataset(self.config, stage, self.registry)
-        from lca.data.sample import collate
+        from lca.contracts.sample import collate
 
         sampler = EpochSampler(len(dataset), run.seed)
         loader = DataLoader(
@@ -504,7 +495,8 @@ def train(
     checkpoint is written, and :class:`TrainingError` when training cannot go on. Multi-process entry points
     should call :func:`end_process` afterwards."""
     registry = registry or default_registry()
-    factory = model_factory or load_factory()
+    if model_factory is None:
+        from lca.model.avatar import build_model as model_factory  # the assembled avatar
     if not config.schedule:
         raise TrainingError(f"Pipeline '{config.name}' has no training schedule (an empty 'schedule' list).")
     stages = [config.stage(stage)] if stage is not None else list(config.schedule)
@@ -515,7 +507,7 @@ def train(
     try:
         with torch_threads(config.run.cpu_threads):
             trainer = Trainer(
-                config, registry=registry, model_factory=factory, run_dir=run_dir, resume=resume
+                config, registry=registry, model_factory=model_factory, run_dir=run_dir, resume=resume
             )
             try:
                 with StopRequest() as stop:

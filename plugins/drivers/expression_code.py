@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from lca.component import ComponentConfig
 from lca.contracts.driver import Driver
-from lca.model.errors import SignalError
+from lca.errors import SignalError
 
 
 class ExpressionCodeConfig(ComponentConfig):

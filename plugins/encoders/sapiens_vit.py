@@ -28,7 +28,7 @@ from timm.models.vision_transformer import VisionTransformer
 from torch import Tensor
 
 from lca.component import ComponentConfig
-from lca.model.errors import WeightsMismatchError
+from lca.errors import WeightsMismatchError
 from lca_plugins.encoders.timm_vit import TimmViTEncoder, load_exact, read_state_dict
 
 # (embed_dim, depth, num_heads) per variant, from the Sapiens arch_zoo.

@@ -18,7 +18,7 @@ from timm.models.vision_transformer import VisionTransformer
 from torch import Tensor, nn
 
 from lca.contracts.encoder import Encoder, EncoderOutput, check_images
-from lca.model.errors import WeightsMismatchError, WeightsNotFoundError
+from lca.errors import WeightsMismatchError, WeightsNotFoundError
 
 
 def read_state_dict(path: str | Path, component: str, how_to_get: str) -> dict[str, Tensor]:

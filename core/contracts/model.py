@@ -7,7 +7,7 @@ and draws preview grids from the output's renders. Anything that honours this pr
 assembled :class:`AvatarModel`, a toy model in a test, a third-party architecture.
 
 Shapes (``B`` batch, ``M`` target views, ``H x W`` the target image size, ``N`` anchors, ``K`` Gaussians
-per anchor), matching the ``targets`` of :class:`lca.data.sample.Batch`:
+per anchor), matching the ``targets`` of :class:`lca.contracts.sample.Batch`:
 
 - ``driven [B, M, 3, H, W]``: canonical + correction, skinned to each target pose, rendered at each
   target camera over a black background; ``driven_alpha [B, M, 1, H, W]`` its accumulated opacity.
@@ -24,13 +24,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from torch import Tensor, nn
 
-if TYPE_CHECKING:
-    from lca.config import PipelineConfig
-    from lca.registry import Registry
+from lca.config import PipelineConfig
+from lca.contracts.sample import Batch
+from lca.registry import Registry
 
 
 @dataclass
@@ -53,8 +53,8 @@ class TrainableModel(Protocol):
     with two more promises: a forward from a batch to a :class:`ModelOutput`, and the depth of every
     parameter for layer-wise lr decay."""
 
-    def __call__(self, batch: Any) -> ModelOutput:
-        """``forward(batch)``: a :class:`lca.data.sample.Batch` (already on the model's device) -> renders."""
+    def __call__(self, batch: Batch) -> ModelOutput:
+        """``forward(batch)``: a batch already on the model's device -> renders."""
         ...
 
     def layer_depths(self) -> tuple[dict[str, int], int]:
@@ -70,9 +70,6 @@ class TrainableModel(Protocol):
     def state_dict(self) -> dict[str, Tensor]: ...
 
 
-ModelFactory = Callable[["PipelineConfig", "Registry"], nn.Module]
+ModelFactory = Callable[[PipelineConfig, Registry], nn.Module]
 """Builds the (untrained) model of a pipeline. It must return an ``nn.Module`` honouring
 :class:`TrainableModel`, freshly initialised from the global torch seed."""
-
-DEFAULT_MODEL_FACTORY = "lca.model.avatar:build_model"
-"""Import target of the factory used when :func:`lca.train.train` is given none: the assembled avatar."""
