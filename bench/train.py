@@ -115,7 +115,7 @@ def loader_rates(args: argparse.Namespace) -> dict[int, float]:
     from torch.utils.data import Subset
 
     from lca.registry import default_registry
-    from lca.train.trainer import build_dataset
+    from lca.train.stage import build_dataset
 
     spec = importlib.util.spec_from_file_location("bench_data", Path(__file__).with_name("data.py"))
     bench_data = importlib.util.module_from_spec(spec)

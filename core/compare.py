@@ -1,13 +1,10 @@
 """Small-budget comparisons of pipeline variants: the shared code of the notebooks in ``notebooks/``.
 
 A variant is a :class:`~lca.config.PipelineConfig` (a registered pipeline plus overrides), so everything
-here builds components only through the registry. Training is a minimal loop over
-:class:`~lca.model.avatar.AvatarModel` + :class:`~lca.losses.Objective` + AdamW rather than
-:func:`lca.train.train`: the trainer records losses only as TensorBoard scalars every ``log_every`` steps and
-hands the model back as a checkpoint, while a comparison wants every step's loss and the model in memory
-at a budget of tens of steps. The loop reuses the trainer's own pieces (stage dataset, parameter groups with
-layer-wise lr decay, warm-up + cosine schedule, gradient clipping), so a variant trains as it would there,
-minus accelerate, EMA, gradient accumulation and checkpoints. Held-out numbers come from
+here builds components only through the registry. Training runs the trainer's own stage loop
+(:class:`lca.train.stage.StageLoop`), so a variant trains exactly as under `lca train` (``init_from``,
+``freeze``, gradient accumulation, EMA, the seed of each stage), with callbacks that keep every step's
+loss and the model in memory instead of writing a run folder. Held-out numbers come from
 :func:`lca.evaluate.evaluate_store`, the protocol of ``lca eval``.
 """
 
@@ -22,17 +19,17 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.utils.data import DataLoader
 
-from lca.config import PipelineConfig
+from lca.config import PipelineConfig, StageConfig
 from lca.contracts.sample import Batch, collate
 from lca.data.locations import resolve_store_url
-from lca.losses import Objective
+from lca.errors import TrainingError
 from lca.metrics import pixel_box
-from lca.model.avatar import AvatarModel
+from lca.model.avatar import AvatarModel, build_model
 from lca.registry import default_registry
-from lca.train.optim import build_optimizer, build_scheduler
-from lca.train.trainer import EpochSampler, build_dataset
+from lca.train import checkpoint as ckpt
+from lca.train.callbacks import Ema, Evaluations, LossHistory
+from lca.train.stage import InitialWeights, StageLoop, build_dataset
 
 Evaluation = Callable[[AvatarModel], dict[str, float]]
 """A model -> named numbers (e.g. :func:`heldout_psnr` with its other arguments bound)."""
@@ -40,13 +37,16 @@ Evaluation = Callable[[AvatarModel], dict[str, float]]
 
 @dataclass
 class TrainResult:
-    """One variant after :func:`train_small`: the model (in eval mode), the total loss of every step,
-    the training wall time and the evaluations taken during training as ``(step, numbers)``."""
+    """One variant after :func:`train_small`: the model in eval mode (its trained weights, what `lca eval`
+    reads by default), the total loss of every step of the asked stage, its training wall time
+    (evaluations left out), the evaluations taken during it as ``(step, numbers)``, and the EMA of the
+    weights when ``run.ema_decay`` is set."""
 
     model: AvatarModel
     losses: list[float]
     seconds: float
     evaluations: list[tuple[int, dict[str, float]]] = field(default_factory=list)
+    ema: nn.Module | None = None
 
 
 def parameter_count(module: nn.Module) -> int:
@@ -73,6 +73,19 @@ def stage_batch(config: PipelineConfig, stage: str, index: int = 0) -> Batch:
     return collate([dataset[(index + i) % len(dataset)] for i in range(spec.batch_size)])
 
 
+def stage_chain(config: PipelineConfig, stage: str) -> list[StageConfig]:
+    """``stage`` and the earlier stages it starts from through ``init_from`` (a stage name), first first.
+    A checkpoint path in ``init_from`` ends the chain: that stage loads it."""
+    chain = [config.stage(stage)]
+    names = [s.name for s in config.schedule]
+    while chain[0].init_from in names:
+        earlier = config.stage(chain[0].init_from)
+        if earlier in chain:
+            raise TrainingError(f"schedule: init_from of stage '{stage}' loops back to '{earlier.name}'")
+        chain.insert(0, earlier)
+    return chain
+
+
 def train_small(
     config: PipelineConfig,
     stage: str,
@@ -80,53 +93,50 @@ def train_small(
     evaluate: Evaluation | None = None,
     eval_every: int | None = None,
 ) -> TrainResult:
-    """Train a fresh model of ``config`` for ``config.stage(stage).steps`` steps on that stage's data.
+    """Train a fresh model of ``config`` through ``stage`` with the trainer's stage loop, in memory.
 
-    Seeded with ``config.run.seed`` (model init and batch order), so variants differ only by their config.
-    ``evaluate`` runs before the first step and every ``eval_every`` steps (and after the last step).
+    A stage whose ``init_from`` names an earlier stage starts from that stage's final weights, trained
+    first here (so ``train_small(config, "posttrain")`` runs pretrain, then posttrain); a checkpoint path
+    is loaded. Each stage is seeded as under `lca train` (``run.seed`` + its index), so variants differ only
+    by their config. ``evaluate`` runs before the first step of ``stage`` and every ``eval_every`` steps
+    (and after the last step).
     """
-    spec = config.stage(stage)
-    torch.manual_seed(config.run.seed)
-    model = AvatarModel(config)
-    optimizer = build_optimizer(model, spec.lr, spec.weight_decay, spec.layer_decay)
-    scheduler = build_scheduler(optimizer, spec.warmup_steps, spec.steps)
-    objective = Objective(config.loss)
-    dataset = build_dataset(config, spec, default_registry())
-    sampler = EpochSampler(len(dataset), config.run.seed)
-    loader = DataLoader(dataset, batch_size=spec.batch_size, sampler=sampler, collate_fn=collate)
-    result = TrainResult(model=model, losses=[], seconds=0.0)
+    from accelerate import Accelerator
 
-    def record(step: int) -> None:
-        if evaluate is not None:
-            model.eval()
-            result.evaluations.append((step, evaluate(model)))
-            model.train()
-
-    if eval_every:
-        record(0)
-    clip = spec.clip_grad_norm if spec.clip_grad_norm is not None else float("inf")
-    model.train()
-    epoch, step, began = 0, 0, time.perf_counter()
-    while step < spec.steps:
-        sampler.set_epoch(epoch)
-        dataset.set_epoch(epoch)
-        for batch in loader:
-            losses = objective(model(batch), batch, step)
-            optimizer.zero_grad(set_to_none=True)
-            losses.total.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), clip)
-            optimizer.step()
-            scheduler.step()
-            result.losses.append(float(losses.total.detach()))
-            step += 1
-            if step == spec.steps or (eval_every and step % eval_every == 0):
-                result.seconds += time.perf_counter() - began
-                record(step)
-                began = time.perf_counter()
-            if step == spec.steps:
-                break
-        epoch += 1
-    model.eval()
+    accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    registry = default_registry()
+    weights: InitialWeights = None
+    result = TrainResult(model=None, losses=[], seconds=0.0)  # type: ignore[arg-type]
+    for spec in stage_chain(config, stage):
+        if weights is None and spec.init_from is not None:
+            weights = ckpt.resolve(spec.init_from)
+        ema = Ema(config.run.ema_decay) if config.run.ema_decay is not None else None
+        history = LossHistory()
+        callbacks: list[Any] = [*([ema] if ema is not None else []), history]
+        evaluations = None
+        if spec.name == stage and evaluate is not None:
+            evaluations = Evaluations(evaluate, eval_every)
+            callbacks.append(evaluations)
+        loop = StageLoop(
+            config,
+            spec,
+            index=config.schedule.index(spec),
+            accelerator=accelerator,
+            model_factory=build_model,
+            registry=registry,
+            initial=weights,
+            callbacks=callbacks,
+        )
+        began = time.perf_counter()
+        loop.run()
+        model = loop.unwrapped
+        weights = {k: v.detach().clone() for k, v in model.state_dict().items()}  # the next stage's start
+        if spec.name == stage:
+            result.model = model.eval()
+            result.ema = ema.model.module.eval() if ema is not None and ema.model is not None else None
+            result.losses = history.losses
+            result.seconds = time.perf_counter() - began - (evaluations.seconds if evaluations else 0.0)
+            result.evaluations = evaluations.results if evaluations else []
     return result
 
 

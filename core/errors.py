@@ -160,6 +160,18 @@ class OverrideError(LcaError):
     """An override string that cannot be parsed (``key=value`` expected)."""
 
 
+class TrainingError(LcaError):
+    """Training cannot go on (too many non-finite steps in a row, nothing to resume, ...)."""
+
+
+class TrainingInterrupted(LcaError):
+    """SIGINT/SIGTERM stopped training after a checkpoint was written; ``--resume`` continues it."""
+
+    def __init__(self, message: str, signum: int) -> None:
+        super().__init__(message)
+        self.exit_code = 128 + signum
+
+
 # ------------------------------------------------------------------------------------------- data stores
 # Each names the store, the group, the array and the index it concerns, so a bad chunk among a million
 # clips can be found and fixed from the message alone.

@@ -34,8 +34,21 @@ from lca.errors import (
 )
 from lca.validation import validate_model
 
-#: The component kinds. Each kind is a contract in :mod:`lca.contracts` and a section of registry.yaml.
-KINDS: tuple[str, ...] = ("template", "rasterizer", "encoder", "block", "driver", "decoder", "dataset")
+#: The component kinds: for each, the contract class its components subclass and the base its ``Config``
+#: derives from, as import targets (the registry imports them only when it loads a component, so listing
+#: stays free of torch). Each kind is also a section of registry.yaml.
+KIND_CONTRACTS: dict[str, tuple[str, str]] = {
+    "template": ("lca.contracts.template:Template", "lca.component:ComponentConfig"),
+    "rasterizer": ("lca.contracts.rasterizer:Rasterizer", "lca.contracts.rasterizer:RasterizerConfig"),
+    "encoder": ("lca.contracts.encoder:Encoder", "lca.component:ComponentConfig"),
+    "block": ("lca.contracts.block:Block", "lca.component:ComponentConfig"),
+    "driver": ("lca.contracts.driver:Driver", "lca.component:ComponentConfig"),
+    "decoder": ("lca.contracts.decoder:Decoder", "lca.component:ComponentConfig"),
+    "dataset": ("lca.contracts.dataset:Dataset", "lca.contracts.dataset:DatasetConfig"),
+    "loss": ("lca.contracts.loss:Loss", "lca.contracts.loss:LossConfig"),
+    "importer": ("lca.contracts.importer:Importer", "lca.contracts.importer:ImporterConfig"),
+}
+KINDS: tuple[str, ...] = tuple(KIND_CONTRACTS)
 
 _NAME_PATTERN = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 _TARGET_PATTERN = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")

@@ -2,10 +2,10 @@
 FSDP or DeepSpeed through accelerate's own config). See docs/training.md for the behaviours in prose.
 
 It talks to the model only through :mod:`lca.contracts.model` and never branches on a component's type.
-Per stage: seed, build the model with the factory, load ``init_from`` (or the checkpoint being resumed),
-freeze prefixes, build the stage's dataset through the registry, then run optimizer steps with gradient
-accumulation, clipping, non-finite step skipping, periodic checkpoints, logs and previews, and write the
-stage's ``final`` checkpoint.
+What it adds to the shared stage loop (:class:`lca.train.stage.StageLoop`) is the run: one run folder
+agreed by every process, ``init_from`` resolved to an earlier stage's ``final`` checkpoint, ``--resume``
+(finished stages skipped, an unfinished one continued from its newest valid checkpoint), signals, the
+callbacks that write progress, scalars, previews and checkpoints, and ``metrics.json``.
 """
 
 from __future__ import annotations
@@ -16,43 +16,25 @@ import os
 import sys
 import time
 import warnings
-from collections.abc import Iterator
-from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-from torch import nn
-from torch.utils.data import DataLoader, Sampler
 
 from lca.config import PipelineConfig, StageConfig
 from lca.contracts.model import ModelFactory
-from lca.errors import LcaError
-from lca.losses import Objective
+from lca.errors import TrainingError, TrainingInterrupted
 from lca.registry import Registry, default_registry
 from lca.threads import torch_threads
 from lca.train import checkpoint as ckpt
-from lca.train.optim import build_ema, build_optimizer, build_scheduler
-from lca.train.preview import preview_grid, save_preview
+from lca.train.callbacks import Checkpointer, Ema, PreviewWriter, ProgressBar, ScalarLogger, TrainingCallback
 from lca.train.run_meta import run_meta
 from lca.train.signals import StopRequest
+from lca.train.stage import StageLoop, StepResult
 
 log = logging.getLogger(__name__)
-
-
-class TrainingError(LcaError):
-    """Training cannot go on (too many non-finite steps in a row, nothing to resume, ...)."""
-
-
-class TrainingInterrupted(LcaError):
-    """SIGINT/SIGTERM stopped training after a checkpoint was written; ``--resume`` continues it."""
-
-    def __init__(self, message: str, signum: int) -> None:
-        super().__init__(message)
-        self.exit_code = 128 + signum
 
 
 @dataclass
@@ -70,21 +52,18 @@ class StageResult:
     status: str = "running"
 
 
-class EpochSampler(Sampler[int]):
-    """A permutation of the dataset per epoch, a function of ``(seed, epoch)`` only: every process draws the
-    same order (accelerate then shards it) and a resumed run redraws exactly the order it left."""
+class _Record(TrainingCallback):
+    """Keeps a stage's :class:`StageResult` current, so ``metrics.json`` is right even after a crash."""
 
-    def __init__(self, size: int, seed: int) -> None:
-        self.size, self.seed, self.epoch = size, seed, 0
+    def __init__(self, result: StageResult) -> None:
+        self.result = result
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+    def on_stage_start(self, loop: StageLoop) -> None:
+        self.result.start_step = loop.start_step
 
-    def __len__(self) -> int:
-        return self.size
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(np.random.default_rng([self.seed, self.epoch]).permutation(self.size).tolist())
+    def on_step_end(self, loop: StageLoop, result: StepResult) -> None:
+        self.result.skipped_steps = loop.bad_total
+        self.result.last_losses = result.scalars()
 
 
 # --------------------------------------------------------------------------------------------- set-up
@@ -103,35 +82,6 @@ def resolve_mixed_precision(requested: str) -> str:
         )
         return "no"
     return requested
-
-
-def build_dataset(config: PipelineConfig, stage: StageConfig, registry: Registry) -> Any:
-    """The stage's dataset: its ``data`` slot with the stage's view counts, train split, run seed."""
-    slot = config.data[stage.data]
-    updates = {
-        "split": "train",
-        "num_references": stage.num_references,
-        "num_targets": stage.num_targets,
-        "seed": config.run.seed,
-    }
-    known = type(slot.config).model_fields
-    params = {**slot.config.model_dump(), **{k: v for k, v in updates.items() if k in known}}
-    return registry.build("dataset", slot.type, params)
-
-
-def freeze(model: nn.Module, prefixes: list[str]) -> None:
-    """Stop gradients of parameters whose name starts with a prefix; a prefix matching nothing is an error."""
-    names = [name for name, _ in model.named_parameters()]
-    for prefix in prefixes:
-        matched = [n for n in names if n == prefix or n.startswith(prefix.rstrip(".") + ".")]
-        if not matched:
-            tops = sorted({n.split(".")[0] for n in names})
-            raise TrainingError(
-                f"freeze prefix '{prefix}' matches no parameter; top-level modules: {', '.join(tops)}"
-            )
-        for name, parameter in model.named_parameters():
-            if name in matched:
-                parameter.requires_grad_(False)
 
 
 def choose_run_dir(config: PipelineConfig, run_dir: Path | None, resume: bool) -> Path:
@@ -254,215 +204,53 @@ class Trainer:
         stop: StopRequest,
         result: StageResult,
     ) -> None:
-        from accelerate.utils import set_seed
-
-        acc, run = self.accelerator, self.config.run
-        set_seed(run.seed + index)
-        model = self.factory(self.config, self.registry)
-        start = resume_from or self._initial_weights(stage)
-        if start is not None:
-            ckpt.check_compatible(start, self.config)
-            ckpt.load_weights(start, model)
-        freeze(model, stage.freeze)
-        model.to(acc.device)
-        optimizer = build_optimizer(model, stage.lr, stage.weight_decay, stage.layer_decay)
-        scheduler = build_scheduler(optimizer, stage.warmup_steps, stage.steps)
-        ema = build_ema(model, run.ema_decay) if run.ema_decay is not None else None
-        dataset = build_dataset(self.config, stage, self.registry)
-        from lca.contracts.sample import collate
-
-        sampler = EpochSampler(len(dataset), run.seed)
-        loader = DataLoader(
-            dataset,
-            batch_size=stage.batch_size,
-            sampler=sampler,
-            collate_fn=collate,
-            num_workers=run.num_workers,
-            generator=torch.Generator().manual_seed(run.seed),  # keeps the global torch RNG untouched
+        run = self.config.run
+        ema = Ema(run.ema_decay) if run.ema_decay is not None else None
+        checkpointer = Checkpointer(
+            self.run_dir / "checkpoints",
+            every=run.checkpoint_every,
+            keep_last=run.keep_last,
+            config_yaml=self.config_yaml,
+            meta={"versions": self.meta},
+            ema=ema,
         )
-        model, optimizer, loader = acc.prepare(model, optimizer, loader)
-        step, bad_total = 0, 0
-        if resume_from is not None:
-            state = ckpt.load_state(resume_from)
-            optimizer.load_state_dict(state["optimizer"])
-            scheduler.load_state_dict(state["scheduler"])
-            step, bad_total = int(state["step"]), int(state["bad_steps"])
-            if ema is not None:
-                ckpt.load_weights(resume_from, ema, ema=True)
-            ckpt.restore_rng_state(state["rng"])
-        objective = Objective(self.config.loss).to(acc.device)
-        result.start_step = step
-
-        def save(name: str, *, final: bool) -> Path:
-            path = self.stage_dir(stage.name) / name
-            if self.main:
-                state = (
-                    None
-                    if final
-                    else {
-                        "step": step,
-                        "optimizer": optimizer.state_dict(),
-                        "scheduler": scheduler.state_dict(),
-                        "rng": ckpt.capture_rng_state(),
-                        "bad_steps": bad_total,
-                    }
-                )
-                meta = {
-                    "stage": stage.name,
-                    "stage_index": index,
-                    "step": step,
-                    "final": final,
-                    "pipeline": self.config.name,
-                    "signature": ckpt.model_signature(self.config),
-                    "versions": self.meta,
-                }
-                ckpt.save_checkpoint(
-                    path.parent,
-                    name,
-                    model=acc.unwrap_model(model),
-                    state=state,
-                    ema=ema,
-                    config_yaml=self.config_yaml,
-                    meta=meta,
-                )
-                ckpt.prune(path.parent, run.keep_last)
-            acc.wait_for_everyone()
-            return path
-
-        trainable = [p for p in model.parameters() if p.requires_grad]
-        batches = self._batches(loader, dataset, step * stage.grad_accumulation)
-        samples_per_step = stage.batch_size * stage.grad_accumulation * acc.num_processes
-        bad_in_row = 0
+        callbacks = [
+            *([ema] if ema is not None else []),
+            ProgressBar(enabled=self.main),
+            ScalarLogger(run.log_every),
+            PreviewWriter(self.run_dir / "previews", run.preview_every),
+            checkpointer,
+        ]
+        loop = StageLoop(
+            self.config,
+            stage,
+            index=index,
+            accelerator=self.accelerator,
+            model_factory=self.factory,
+            registry=self.registry,
+            initial=None if resume_from is not None else self._initial_weights(stage),
+            resume_from=resume_from,
+            callbacks=[*callbacks, _Record(result)],
+            stop=stop,
+        )
         began = time.perf_counter()
-        progress = self._progress(stage, step)
-        model.train()
-        while step < stage.steps:
-            totals, output, batch, losses = [], None, None, None
-            for micro in range(stage.grad_accumulation):
-                batch = next(batches)
-                sync = nullcontext() if micro == stage.grad_accumulation - 1 else acc.no_sync(model)
-                with sync, acc.autocast():
-                    output = model(batch)
-                    losses = objective(output, batch, step)
-                    acc.backward(losses.total / stage.grad_accumulation)
-                totals.append(losses.total.detach().float())
-            clip = stage.clip_grad_norm if stage.clip_grad_norm is not None else float("inf")
-            grad_norm = acc.clip_grad_norm_(trainable, clip)
-            grad_norm = torch.as_tensor(grad_norm, device=acc.device).float()
-            finite = bool(torch.isfinite(torch.stack(totals)).all())
-            if self.mixed_precision != "fp16":  # with fp16 the grad scaler skips overflowing steps itself
-                finite = finite and bool(torch.isfinite(grad_norm))
-            flags = torch.tensor([float(not finite), float(stop.requested)], device=acc.device)
-            bad, stopping = (acc.gather(flags).reshape(-1, 2).amax(dim=0) > 0).tolist()
-            if bad:
-                optimizer.zero_grad(set_to_none=True)
-                bad_in_row, bad_total = bad_in_row + 1, bad_total + 1
-                log.warning("stage %s step %d: non-finite loss or gradient, step skipped", stage.name, step)
-                if bad_in_row >= run.max_bad_steps:
-                    raise TrainingError(
-                        f"Stage '{stage.name}': {bad_in_row} steps in a row had a non-finite loss or "
-                        f"gradient (last at step {step}); stopping (run.max_bad_steps={run.max_bad_steps}). "
-                        f"Check the data, lower the lr or raise clip_grad_norm; the last good checkpoint is "
-                        f"under {self.stage_dir(stage.name)}."
-                    )
-            else:
-                optimizer.step()
-                optimizer.zero_grad(set_to_none=True)
-                if ema is not None:
-                    ema.update_parameters(acc.unwrap_model(model))
-                bad_in_row = 0
-            with warnings.catch_warnings():  # a skipped first step makes torch warn about the call order
-                warnings.filterwarnings(
-                    "ignore", message="Detected call of `lr_scheduler.step", category=UserWarning
-                )
-                scheduler.step()  # skipped steps advance the schedule too: lr stays a function of the step
-            step += 1
-            result.skipped_steps = bad_total
-            result.last_losses = {k: float(v.detach()) for k, v in losses.values.items()} | {
-                "total": float(totals[-1])
-            }
-            elapsed = time.perf_counter() - began
-            rate = (step - result.start_step) * samples_per_step / max(elapsed, 1e-9)
-            if progress is not None:
-                progress.update(1)
-                progress.set_postfix(
-                    loss=f"{result.last_losses['total']:.4f}", samples_s=f"{rate:.1f}", skipped=bad_total
-                )
-            if step % run.log_every == 0 or step == stage.steps:
-                self._log(stage, step, result.last_losses, optimizer, grad_norm, bad_total)
-            if self.main and (step % run.preview_every == 0 or step == stage.steps):
-                self._preview(stage, step, output, batch)
-            if stopping:
-                path = save(ckpt.step_name(step), final=False)
-                result.status, result.checkpoint = "interrupted", str(path)
-                self._finish_stage(result, began, step, progress)
-                raise TrainingInterrupted(
-                    f"Training stopped by {stop.name or 'a signal'} at stage '{stage.name}', step {step}; "
-                    f"checkpoint written to {path}. Continue with --resume (run dir {self.run_dir}).",
-                    stop.signum or 15,
-                )
-            if step % run.checkpoint_every == 0 and step < stage.steps:
-                save(ckpt.step_name(step), final=False)
-        path = save(ckpt.FINAL, final=True)
-        result.status, result.checkpoint = "done", str(path)
-        self._finish_stage(result, began, step, progress)
-        acc.free_memory(model, optimizer, loader)
-
-    def _finish_stage(self, result: StageResult, began: float, step: int, progress: Any) -> None:
-        if progress is not None:
-            progress.close()
-        result.steps = step
+        loop.run()
+        result.steps = loop.step_count
         result.seconds = time.perf_counter() - began
         result.samples_per_second = (
-            (step - result.start_step) * self._samples_per_step(result.stage) / max(result.seconds, 1e-9)
+            (loop.step_count - result.start_step) * loop.samples_per_step / max(result.seconds, 1e-9)
         )
-
-    def _samples_per_step(self, stage_name: str) -> int:
-        stage = self.config.stage(stage_name)
-        return stage.batch_size * stage.grad_accumulation * self.accelerator.num_processes
-
-    def _batches(self, loader: Any, dataset: Any, consumed: int) -> Iterator[Any]:
-        """Micro-batches forever, epoch after epoch, starting after the first ``consumed`` ones."""
-        per_epoch = len(loader)
-        if per_epoch == 0:
-            raise TrainingError("the stage's dataset yields no batch (is it empty?)")
-        epoch, skip = divmod(consumed, per_epoch)
-        while True:
-            loader.set_epoch(epoch)
-            if hasattr(dataset, "set_epoch"):
-                dataset.set_epoch(epoch)
-            source = self.accelerator.skip_first_batches(loader, skip) if skip else loader
-            yield from source
-            epoch, skip = epoch + 1, 0
-
-    def _progress(self, stage: StageConfig, step: int) -> Any:
-        if not self.main:
-            return None
-        from tqdm.auto import tqdm
-
-        return tqdm(total=stage.steps, initial=step, desc=stage.name, dynamic_ncols=True, file=sys.stderr)
-
-    def _log(
-        self,
-        stage: StageConfig,
-        step: int,
-        losses: dict[str, float],
-        optimizer: Any,
-        grad_norm: Any,
-        skipped: int,
-    ) -> None:
-        values = {f"{stage.name}/loss/{k}": v for k, v in losses.items()}
-        values |= {f"{stage.name}/lr/{g['name']}": g["lr"] for g in optimizer.param_groups}
-        values[f"{stage.name}/grad_norm"] = float(grad_norm)
-        values[f"{stage.name}/skipped_steps"] = skipped
-        self.accelerator.log(values, step=step)
-
-    def _preview(self, stage: StageConfig, step: int, output: Any, batch: Any) -> None:
-        grid = preview_grid(output, batch)
-        save_preview(grid, self.run_dir / "previews" / stage.name / f"{ckpt.step_name(step)}.png")
-        tracker = self.accelerator.get_tracker("tensorboard", unwrap=True)
-        if hasattr(tracker, "add_image"):
-            tracker.add_image(f"{stage.name}/preview", grid, step)
+        result.checkpoint = str(checkpointer.last)
+        if loop.interrupted:
+            result.status = "interrupted"
+            raise TrainingInterrupted(
+                f"Training stopped by {stop.name or 'a signal'} at stage '{stage.name}', step "
+                f"{loop.step_count}; checkpoint written to {checkpointer.last}. Continue with --resume "
+                f"(run dir {self.run_dir}).",
+                stop.signum or 15,
+            )
+        result.status = "done"
+        self.accelerator.free_memory(loop.model, loop.optimizer, loop.loader)
 
     def write_metrics(self) -> Path:
         path = self.run_dir / "metrics.json"
