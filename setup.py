@@ -1,5 +1,5 @@
 """Package discovery with renaming: the source folders ``core/`` and ``plugins/`` install as the import
-packages ``lca`` and ``lca_plugins`` (DESIGN.md, Layout). pyproject.toml's ``package-dir`` maps the
+packages ``lca`` and ``lca_plugins`` (docs/architecture.md). pyproject.toml's ``package-dir`` maps the
 names; setuptools' declarative ``packages.find`` cannot rename, so the list is computed here."""
 
 from setuptools import find_packages, setup

@@ -1,4 +1,4 @@
-"""Camera helpers in the toolkit's convention (DESIGN.md).
+"""Camera helpers in the toolkit's convention (docs/architecture.md, "The method, in one pass").
 
 - World-to-camera ``viewmats [..., 4, 4]``, OpenCV axes: x right, y down, z forward; metres.
 - Intrinsics ``Ks [..., 3, 3]`` in pixels. Image coordinates are continuous with pixel ``(i, j)`` covering

@@ -21,12 +21,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lca.config import PipelineConfig, StageConfig
+from lca.contracts.model import ModelFactory
 from lca.contracts.sample import Batch, collate
 from lca.data.locations import resolve_store_url
-from lca.errors import TrainingError
 from lca.metrics import pixel_box
 from lca.model.avatar import AvatarModel, build_model
-from lca.registry import default_registry
+from lca.registry import Registry, default_registry
 from lca.train import checkpoint as ckpt
 from lca.train.callbacks import Ema, Evaluations, LossHistory
 from lca.train.stage import InitialWeights, StageLoop, build_dataset
@@ -75,14 +75,12 @@ def stage_batch(config: PipelineConfig, stage: str, index: int = 0) -> Batch:
 
 def stage_chain(config: PipelineConfig, stage: str) -> list[StageConfig]:
     """``stage`` and the earlier stages it starts from through ``init_from`` (a stage name), first first.
-    A checkpoint path in ``init_from`` ends the chain: that stage loads it."""
+    A checkpoint path in ``init_from`` ends the chain: that stage loads it. (Config validation allows only
+    earlier stages in ``init_from``, so the chain cannot loop.)"""
     chain = [config.stage(stage)]
     names = [s.name for s in config.schedule]
     while chain[0].init_from in names:
-        earlier = config.stage(chain[0].init_from)
-        if earlier in chain:
-            raise TrainingError(f"schedule: init_from of stage '{stage}' loops back to '{earlier.name}'")
-        chain.insert(0, earlier)
+        chain.insert(0, config.stage(chain[0].init_from))
     return chain
 
 
@@ -92,6 +90,8 @@ def train_small(
     *,
     evaluate: Evaluation | None = None,
     eval_every: int | None = None,
+    registry: Registry | None = None,
+    model_factory: ModelFactory = build_model,
 ) -> TrainResult:
     """Train a fresh model of ``config`` through ``stage`` with the trainer's stage loop, in memory.
 
@@ -99,12 +99,13 @@ def train_small(
     first here (so ``train_small(config, "posttrain")`` runs pretrain, then posttrain); a checkpoint path
     is loaded. Each stage is seeded as under `lca train` (``run.seed`` + its index), so variants differ only
     by their config. ``evaluate`` runs before the first step of ``stage`` and every ``eval_every`` steps
-    (and after the last step).
+    (and after the last step). ``registry`` and ``model_factory`` are the trainer's (default: every
+    plugin's components, the assembled avatar).
     """
     from accelerate import Accelerator
 
     accelerator = Accelerator(cpu=not torch.cuda.is_available())
-    registry = default_registry()
+    registry = registry or default_registry()
     weights: InitialWeights = None
     result = TrainResult(model=None, losses=[], seconds=0.0)  # type: ignore[arg-type]
     for spec in stage_chain(config, stage):
@@ -122,7 +123,7 @@ def train_small(
             spec,
             index=config.schedule.index(spec),
             accelerator=accelerator,
-            model_factory=build_model,
+            model_factory=model_factory,
             registry=registry,
             initial=weights,
             callbacks=callbacks,

@@ -1,12 +1,12 @@
 """Describing a component's config fields WITHOUT importing the component's module.
 
-``lca registry show`` must not import torch-heavy component modules (DESIGN.md: "Listing and
-describing components imports nothing heavy"), yet its fields, types, defaults and docs live in the
-pydantic config next to the code. So the module's source is read with :mod:`ast`: the component class's
-``Config = XConfig`` assignment is followed to ``XConfig`` (in the same module or through a
-``from ... import``), and its annotated fields, ``Field(default, description=...)`` calls and attribute
-docstrings are read. ``tests/test_registry_catalog.py`` checks, for every registered component, that this
-static description equals the real pydantic model, so the two cannot drift apart.
+``lca registry show`` must not import torch-heavy component modules (docs/architecture.md, "The layers
+of `lca`"), yet its fields, types, defaults and docs live in the pydantic config next to the code. So the
+module's source is read with :mod:`ast`: the component class's ``Config = XConfig`` assignment is followed
+to ``XConfig`` (in the same module or through a ``from ... import``), and its annotated fields,
+``Field(default, description=...)`` calls and attribute docstrings are read.
+``tests/test_registry_catalog.py`` checks, for every registered component, that this static description
+equals the real pydantic model, so the two cannot drift apart.
 
 Objects registered directly at run time are already imported; their real model is described.
 """

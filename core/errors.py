@@ -23,9 +23,17 @@ def close_matches(name: str, candidates: Iterable[str], n: int = 3) -> list[str]
     return difflib.get_close_matches(name, sorted(set(candidates)), n=n, cutoff=0.6)
 
 
-def _did_you_mean(name: str, candidates: Iterable[str]) -> str:
+def did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    """`` Did you mean 'x' or 'y'?`` for the closest candidates, or ``""``: ends a sentence of a message."""
     matches = close_matches(name, candidates)
     return f" Did you mean {' or '.join(repr(m) for m in matches)}?" if matches else ""
+
+
+def hint_for(name: str, candidates: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest candidate, or ``""``: the hint every located config
+    message ends its first clause with."""
+    matches = close_matches(name, candidates)
+    return f" (did you mean '{matches[0]}'?)" if matches else ""
 
 
 @dataclass(frozen=True)
@@ -63,7 +71,7 @@ class UnknownComponentError(LcaError, LookupError):
         self.kind, self.name, self.known, self.where = kind, name, list(known), where
         self.other_kinds, self.failures = list(other_kinds), list(failures)
         location = f" (asked for in {where})" if where else ""
-        message = f"Unknown {kind} '{name}'{location}.{_did_you_mean(name, known)}"
+        message = f"Unknown {kind} '{name}'{location}.{did_you_mean(name, known)}"
         if other_kinds:
             kinds = ", ".join(repr(k) for k in other_kinds)
             message += f"\nNote: '{name}' exists under kind {kinds}, but this slot expects kind '{kind}'."
@@ -84,7 +92,7 @@ class UnknownKindError(LcaError, LookupError):
     def __init__(self, kind: str, known: Sequence[str], *, where: str | None = None) -> None:
         location = f" (in {where})" if where else ""
         super().__init__(
-            f"Unknown component kind '{kind}'{location}.{_did_you_mean(kind, known)} "
+            f"Unknown component kind '{kind}'{location}.{did_you_mean(kind, known)} "
             f"Kinds: {', '.join(known)}."
         )
 
@@ -98,7 +106,7 @@ class UnknownPipelineError(LcaError, LookupError):
     def __init__(self, name: str, known: Sequence[str], failures: Sequence[PluginFailure] = ()) -> None:
         message = (
             f"Unknown pipeline '{name}' (not a registered pipeline and not a config file)."
-            f"{_did_you_mean(name, known)}\nKnown pipelines: {', '.join(sorted(known)) or '(none)'}."
+            f"{did_you_mean(name, known)}\nKnown pipelines: {', '.join(sorted(known)) or '(none)'}."
             "  List them with: lca registry list pipeline"
         )
         super().__init__(message + _failures_note(failures))
@@ -115,6 +123,10 @@ class ComponentImportError(LcaError, ImportError):
             f"{kind} '{name}' is registered (by {origin}) as '{target}', but importing it failed: "
             f"{type(cause).__name__}: {cause}"
         )
+
+
+class ContractError(LcaError, TypeError):
+    """A component that does not subclass its kind's contract (or its config the kind's config base)."""
 
 
 class DuplicateComponentError(LcaError):
@@ -217,6 +229,17 @@ class SchemaError(StoreError):
 
 class ChunkError(StoreError):
     """A chunk that is missing, truncated or cannot be decoded."""
+
+
+class UnresolvedStoreError(LcaError, ValueError):
+    """A ``synthetic://`` URL reached code that takes concrete store locations only."""
+
+    def __init__(self, url: str, where: str) -> None:
+        super().__init__(
+            f"{where} takes a concrete store location, not {url!r}: resolve synthetic:// URLs first with "
+            "lca.data.locations.resolve_store_url (or resolve_data_paths for a pipeline's data slots), "
+            "which generates the synthetic stores if they are missing."
+        )
 
 
 # ------------------------------------------------------------------------------------------ model components

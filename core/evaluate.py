@@ -177,7 +177,8 @@ def evaluate_store(
     groups: list[str] | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
-    """Evaluate ``predictor`` on the groups of ``split`` of ``store``; returns what ``metrics.json`` holds."""
+    """Evaluate ``predictor`` on the groups of ``split`` of ``store``; returns what ``metrics.json`` holds.
+    ``store`` may be ``synthetic://LAYOUT`` (resolved by :func:`store_dataset`; the result keeps the URL)."""
     dataset = store_dataset(config, store)
     names = groups if groups is not None else dataset.reader.group_names(split)
     if not names:

@@ -25,6 +25,7 @@ import yaml
 from lca.component import ComponentConfig
 from lca.errors import (
     ComponentImportError,
+    ContractError,
     DuplicateComponentError,
     PluginFailure,
     RegistryFileError,
@@ -268,11 +269,34 @@ class Registry:
         /,
         **context: Any,
     ) -> Any:
-        """Build a component: ``cls(validated_config, **context)``."""
+        """Build a component: ``cls(validated_config, **context)``, once :meth:`check_contract` passes."""
         cls = self.load(kind, name)
+        self.check_contract(kind, name)
         if not isinstance(config, ComponentConfig):
             config = self.make_config(kind, name, config)
+        elif not isinstance(config, cls.Config):
+            raise ContractError(
+                f"{kind} '{name}' was given a {type(config).__name__} config; it takes {cls.Config.__name__} "
+                "(pass a mapping of params to have it validated)."
+            )
         return cls(config, **context)
+
+    def check_contract(self, kind: str, name: str) -> None:
+        """Raise :class:`ContractError` unless the component subclasses its kind's contract and its
+        ``Config`` the kind's config base (:data:`KIND_CONTRACTS`), so that the trainer and the model can
+        rely on what the contract promises (a dataset's ``num_targets``, ...) without probing."""
+        cls, spec = self.load(kind, name), self.get(kind, name)
+        contract_target, config_target = KIND_CONTRACTS[kind]
+        problems = []
+        if not (isinstance(cls, type) and issubclass(cls, _import_target(contract_target))):
+            problems.append(f"it must subclass {contract_target.replace(':', '.')}")
+        if not issubclass(cls.Config, _import_target(config_target)):
+            problems.append(f"its Config must derive from {config_target.replace(':', '.')}")
+        if problems:
+            raise ContractError(
+                f"{kind} '{name}' ({spec.target_text}, registered by {spec.describe_origin()}) breaks the "
+                f"{kind} contract: {'; '.join(problems)}. See docs/components.md."
+            )
 
     # ---------------------------------------------------------------------------------- pipelines
     def pipeline_names(self) -> list[str]:
@@ -288,6 +312,12 @@ class Registry:
         if kind not in KINDS:
             raise UnknownKindError(kind, KINDS)
         return kind
+
+
+def _import_target(target: str) -> Any:
+    """``module:attr`` -> the object (contract targets are the toolkit's own, so a failure is a bug)."""
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
 
 
 def build_registry(fragments: Iterable[tuple[Any, str]] = ()) -> Registry:

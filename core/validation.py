@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from lca.errors import ConfigIssue, close_matches
+from lca.errors import ConfigIssue, hint_for
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -29,8 +29,7 @@ def issues_from_validation_error(
         location = tuple(item["loc"])
         message = item["msg"]
         if item["type"] == "extra_forbidden" and location:
-            matches = close_matches(str(location[-1]), valid)
-            hint = f" (did you mean '{matches[0]}'?)" if matches else ""
+            hint = hint_for(str(location[-1]), valid)
             message = f"unknown field{hint}; valid fields: {', '.join(valid)}"
         elif item["type"] not in ("missing",) and "input" in item:
             message = f"{message} (got {item['input']!r})"

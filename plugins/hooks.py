@@ -13,5 +13,5 @@ from lca.hookspecs import hookimpl
 @hookimpl
 def lca_registry_files() -> list[Traversable]:
     # In the wheel the catalogue is package data; in a source checkout plugins/registry.yaml is a
-    # symbolic link to the repository's top-level registry.yaml (DESIGN.md, Layout).
+    # symbolic link to the repository's top-level registry.yaml (docs/architecture.md, "Two packages").
     return [resources.files("lca_plugins") / "registry.yaml"]

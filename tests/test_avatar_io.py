@@ -15,6 +15,7 @@ from lca.avatars import AvatarFileError, load_avatar, save_avatar
 from lca.avatars.create import create_avatar_file, load_model, store_references
 from lca.avatars.export import export_ply
 from lca.avatars.motion import POSE_KEYS, MotionClip
+from lca.avatars.player import load_player
 from lca.cli import main
 from lca.contracts.decoder import AnchorGaussians
 from lca.ply import SH_C0, ply_property_names
@@ -91,7 +92,7 @@ def test_loaded_avatar_drives_like_the_model_that_made_it(made: dict) -> None:
     viewmats[..., 2, 3] = 3.0
     Ks = torch.tensor([[20.0, 0, 16], [0, 20.0, 16], [0, 0, 1]]).expand(1, 2, 3, 3)
     with torch.no_grad():
-        ours = loaded.player().drive(loaded.batched(), params, signals, viewmats, Ks, 32, 32)
+        ours = load_player(loaded).drive(loaded.batched(), params, signals, viewmats, Ks, 32, 32)
         refs = made["views"]
         avatar = model.create_avatar(refs.images[None], refs.valid[None], refs.params["betas"][:1])
         theirs = model.drive(avatar, params, signals, viewmats, Ks, 32, 32)
@@ -106,7 +107,7 @@ def test_player_refuses_a_template_with_other_anchors(made: dict) -> None:
     loaded = load_avatar(made["path"])
     loaded.skinning["anchor_weights"] = loaded.skinning["anchor_weights"].roll(1, dims=0)
     with pytest.raises(AvatarFileError, match="anchor_weights differs"):
-        loaded.player()
+        load_player(loaded)
 
 
 def test_load_avatar_errors_name_the_problem(made: dict, tmp_path: Path) -> None:

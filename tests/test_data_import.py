@@ -1,16 +1,27 @@
-"""Import from a nerfstudio transforms.json folder (images made with Pillow) into both layouts."""
+"""Importers as a registry kind: the built-in ``transforms-json`` (a nerfstudio folder made with Pillow)
+into both layouts, through the registry and through ``lca data import``; the kind's conformance check; and
+a new format added by an installed plugin package and used by ``lca data import --format``."""
 
 from __future__ import annotations
 
 import json
+import textwrap
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
+from lca.cli import main
 from lca.data.check import check_store
-from lca.data.importer import import_transforms
 from lca.data.reader import StoreReader
+from lca.registry import build_registry, default_registry
+from lca.testing.importer import check_importer
+
+
+def _import(source: Path, store: str, **params: object) -> str:
+    (name,) = default_registry().build("importer", "transforms-json", params).import_into(source, store)
+    return name
 
 
 def _c2w_opengl(position: np.ndarray) -> np.ndarray:
@@ -56,7 +67,7 @@ def _make_folder(root: Path, studio: bool) -> tuple[list[np.ndarray], list[np.nd
 def test_import_wild_video(tmp_path: Path) -> None:
     images, positions = _make_folder(tmp_path / "clip", studio=False)
     store = str(tmp_path / "w.zarr")
-    name = import_transforms(tmp_path / "clip", store, "wild-video", identity="person", split="val")
+    name = _import(tmp_path / "clip", store, layout="wild-video", identity="person", split="val")
     assert check_store(store) == []
     reader = StoreReader(store)
     meta = reader.meta(name)
@@ -80,9 +91,142 @@ def test_import_wild_video(tmp_path: Path) -> None:
 def test_import_studio(tmp_path: Path) -> None:
     images, _ = _make_folder(tmp_path / "cap", studio=True)
     store = str(tmp_path / "s.zarr")
-    name = import_transforms(tmp_path / "cap", store, "studio", codec="jpeg")
+    name = _import(tmp_path / "cap", store, layout="studio", codec="jpeg")
     assert check_store(store) == []
     reader = StoreReader(store)
     meta = reader.meta(name)
     assert (meta.num_frames, meta.num_cameras) == (3, 2) and meta.attrs["camera_ids"] == ["cam0", "cam1"]
     np.testing.assert_array_equal(reader.read_mask(name, 2, 1), images[2 * 2 + 1][..., 3])
+
+
+@pytest.mark.parametrize("layout", ["wild-video", "studio"])
+def test_transforms_json_conforms_to_the_importer_contract(tmp_path: Path, layout: str) -> None:
+    _make_folder(tmp_path / "src", studio=layout == "studio")
+    names = check_importer(build_registry(), "transforms-json", tmp_path / "src", {"layout": layout})
+    assert names == ["src"]
+
+
+def test_cli_import_keeps_its_flags_and_takes_set(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _make_folder(tmp_path / "cap", studio=True)
+    store = str(tmp_path / "s.zarr")
+    args = ["data", "import", str(tmp_path / "cap"), store, "--layout", "studio", "--codec", "jpeg"]
+    assert main([*args, "--identity", "ann", "--set", "split=val", "--set", "fps=12"]) == 0
+    assert "imported group(s) 'cap'" in capsys.readouterr().out
+    reader = StoreReader(store)
+    assert (reader.layout, reader.codec, reader.group_names("val")) == ("studio", "jpeg", ["cap"])
+    assert reader.attrs("cap")["identity"] == "ann" and reader.attrs("cap")["fps"] == 12
+
+
+def test_cli_import_mistakes_exit_2_with_a_located_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _make_folder(tmp_path / "clip", studio=False)
+    source, store = str(tmp_path / "clip"), str(tmp_path / "w.zarr")
+    assert main(["data", "import", "--format", "transform-json", source, store]) == 2
+    err = capsys.readouterr().err
+    assert "Unknown importer 'transform-json'" in err and "Did you mean 'transforms-json'" in err
+    assert main(["data", "import", source, store, "--set", "fsp=12"]) == 2
+    assert "did you mean 'fps'" in capsys.readouterr().err
+    assert main(["data", "import", source, store, "--split", "val", "--set", "split=test"]) == 2
+    assert "disagree" in capsys.readouterr().err
+    assert not Path(store).exists()
+
+
+# A third-party package adding the importer "npz-clip": one .npz holding a whole clip's arrays.
+_PLUGIN_FILES = {
+    "lca_npz/__init__.py": "",
+    "lca_npz/hooks.py": """
+        from importlib import resources
+
+        from lca.hookspecs import hookimpl
+
+
+        @hookimpl
+        def lca_registry_files():
+            return [resources.files("lca_npz") / "registry.yaml"]
+    """,
+    "lca_npz/registry.yaml": """
+        version: 1
+        components:
+          importer:
+            npz-clip: {target: "lca_npz.importer:NpzClipImporter", summary: "one .npz per clip (test plugin)"}
+    """,
+    "lca_npz/importer.py": """
+        from pathlib import Path
+        from typing import Any, ClassVar
+
+        import numpy as np
+
+        from lca.contracts.importer import Importer, ImporterConfig
+        from lca.data.schema import SMPLX_POSE_DIMS
+        from lca.data.writer import StoreWriter
+
+
+        class NpzClipConfig(ImporterConfig):
+            fps: float = 25.0
+            \"\"\"Frame rate of the clip.\"\"\"
+
+
+        class NpzClipImporter(Importer):
+            Config: ClassVar[type[NpzClipConfig]] = NpzClipConfig
+            test_config: ClassVar[dict[str, Any]] = {}
+
+            def import_into(self, source, store):
+                cfg, name = self.config, self.config.group or Path(source).stem
+                with np.load(source) as data:
+                    images, viewmats, Ks = data["images"], data["viewmats"], data["Ks"]
+                    betas = data["betas"]
+                frames, height, width = images.shape[:3]
+                with StoreWriter(store, "wild-video", **cfg.writer_options()) as writer:
+                    clip = writer.add_clip(
+                        name, identity=cfg.identity or name, split=cfg.split, num_frames=frames,
+                        height=height, width=width, fps=cfg.fps, source=f"npz:{source}",
+                        num_betas=betas.shape[0], num_expression=10, with_gaze=False,
+                    )
+                    for t in range(frames):
+                        smplx = {k: np.zeros(d, np.float32) for k, d in SMPLX_POSE_DIMS.items()}
+                        smplx.update(betas=betas, expression=np.zeros(10, np.float32))
+                        clip.append(
+                            image=images[t], mask=np.full((height, width), 255, np.uint8), smplx=smplx,
+                            face_box=np.zeros(4), viewmat=viewmats[t], K=Ks[t],
+                        )
+                return [name]
+    """,
+}
+
+
+def test_a_plugin_package_adds_an_importer_used_by_lca_data_import(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    site = tmp_path / "site"
+    for relative, text in _PLUGIN_FILES.items():
+        (site / relative).parent.mkdir(parents=True, exist_ok=True)
+        (site / relative).write_text(textwrap.dedent(text).lstrip())
+    info = site / "lca_npz-0.1.dist-info"  # what `pip install` leaves for importlib.metadata
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: lca-npz\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[lca.plugins]\nnpz = lca_npz.hooks\n")
+    monkeypatch.syspath_prepend(str(site))
+    rng = np.random.default_rng(0)
+    source = tmp_path / "walk.npz"
+    np.savez(
+        source,
+        images=rng.integers(0, 256, (3, 16, 24, 3), dtype=np.uint8),
+        viewmats=np.tile(np.eye(4, dtype=np.float32), (3, 1, 1)),
+        Ks=np.tile(np.array([[20, 0, 12], [0, 20, 8], [0, 0, 1]], np.float32), (3, 1, 1)),
+        betas=np.ones(10, np.float32),
+    )
+    assert main(["data", "import", "--list-formats"]) == 0
+    listed = capsys.readouterr().out
+    assert "npz-clip" in listed and "transforms-json" in listed
+    store = str(tmp_path / "walk.zarr")
+    assert main(["data", "import", "--format", "npz-clip", str(source), store, "--split", "test"]) == 0
+    assert "imported group(s) 'walk'" in capsys.readouterr().out
+    reader = StoreReader(store)
+    assert reader.group_names("test") == ["walk"] and reader.meta("walk").num_frames == 3
+    assert check_importer(default_registry(), "npz-clip", source) == ["walk"]
+    again = ["data", "import", "--format", "npz-clip", str(source), store, "--overwrite"]
+    assert main([*again, "--fps", "5"]) == 0  # a shorthand maps onto the plugin's own config field
+    assert StoreReader(store).attrs("walk")["fps"] == 5
+    assert main([*again, "--transforms", "t.json"]) == 2  # a field npz-clip does not have
+    assert "transforms" in capsys.readouterr().err

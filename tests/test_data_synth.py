@@ -16,7 +16,7 @@ from lca.contracts.template import TemplateParams
 from lca.data.schema import SMPLX_POSE_DIMS, register_image_codecs
 from lca.data.synth import synthesize
 from lca.data.synth.config import SynthConfig
-from lca.data.synth.generate import _rng, _toolkit, split_of
+from lca.data.synth.generate import _rng, build_toolkit, split_of
 from lca.data.synth.identity import make_identity
 from lca.data.synth.motion import make_motion
 from lca.data.synth.regions import HEAD, JAW
@@ -128,7 +128,7 @@ def test_splits_are_by_identity() -> None:
 def _person(layout: str, seed: int = 0):
     """The tiny store's first person, motion and cameras, rebuilt through the generator's own seeds."""
     config = SynthConfig(layout=layout, seed=seed, **TINY).resolved()  # type: ignore[arg-type]
-    template, regions, rasterizer = _toolkit(config.num_anchors, config.num_head_anchors, None)
+    template, regions, rasterizer = build_toolkit(config)
     return template, regions, rasterizer, config
 
 

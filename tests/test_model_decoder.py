@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import roma
 import torch
-from model_helpers import assert_grads_reach
 from torch.distributions import Normal, kl_divergence
 
 from lca.contracts.decoder import apply_correction
 from lca.model.geometry_tokens import GeometryTokens, fourier_features
+from lca.testing.helpers import assert_grads_reach
 from lca_plugins.decoders.dual_branch import DualBranch, DualBranchConfig
 from lca_plugins.drivers.expression_code import ExpressionCode, ExpressionCodeConfig
 

@@ -11,6 +11,7 @@ import pytest
 
 from lca.errors import (
     ComponentImportError,
+    ContractError,
     DuplicateComponentError,
     PluginFailure,
     RegistryFileError,
@@ -132,14 +133,32 @@ def test_duplicate_name_names_both_origins(toy_registry: Registry) -> None:
 
 def test_register_decorator_builds_and_reregistering_same_class_replaces() -> None:
     from lca_toy.components import ToyEncoder, ToyEncoderConfig
+    from torch import nn
+
+    from lca.contracts.encoder import Encoder, EncoderOutput
 
     registry = Registry()
 
     @registry.register("encoder", "notebook-encoder")
-    class NotebookEncoder(ToyEncoder):
+    class NotebookEncoder(Encoder):
         """An encoder defined in a notebook cell."""
 
         Config = ToyEncoderConfig
+
+        def __init__(self, config: ToyEncoderConfig, **context: object) -> None:
+            super().__init__()
+            self.config, self.context = config, context
+            self.project = nn.Linear(3, config.dim)
+
+        @property
+        def out_dim(self) -> int:
+            return self.config.dim
+
+        def layer_groups(self) -> list[list[nn.Parameter]]:
+            return [list(self.parameters())]
+
+        def forward(self, images):  # pragma: no cover - built, not run
+            return EncoderOutput(self.project(images.mean(dim=(-1, -2)))[:, :, None], (1, 1))
 
     built = registry.build("encoder", "notebook-encoder", {"dim": 3}, extra=1)
     assert isinstance(built, NotebookEncoder) and built.config.dim == 3 and built.context == {"extra": 1}
@@ -149,11 +168,47 @@ def test_register_decorator_builds_and_reregistering_same_class_replaces() -> No
         registry.register("encoder", "notebook-encoder", ToyEncoder)
 
 
+def test_build_refuses_a_component_that_breaks_its_kind_contract(toy_registry: Registry) -> None:
+    """The toy encoder has a valid Config but does not subclass lca.contracts.encoder.Encoder: it can be
+    listed, described and validated, but building it names the component, its origin and what is missing."""
+    toy_registry.make_config("encoder", "toy-encoder", {"dim": 3})
+    with pytest.raises(ContractError) as info:
+        toy_registry.build("encoder", "toy-encoder", {"dim": 3})
+    message = str(info.value)
+    assert "encoder 'toy-encoder'" in message and "lca_toy.components:ToyEncoder" in message
+    assert "lca_toy.hooks" in message and "must subclass lca.contracts.encoder.Encoder" in message
+
+
+def test_build_refuses_a_config_outside_the_kinds_config_base() -> None:
+    from lca_toy.components import ToyEncoderConfig
+
+    from lca.contracts.dataset import Dataset
+
+    registry = Registry()
+
+    @registry.register("dataset", "odd-dataset")
+    class OddDataset(Dataset):
+        """A dataset whose config is not a DatasetConfig: the trainer could not set its view counts."""
+
+        Config = ToyEncoderConfig
+
+        def __len__(self) -> int:
+            return 0
+
+        def make_sample(self, index, rng):  # pragma: no cover - never built
+            raise NotImplementedError
+
+    with pytest.raises(
+        ContractError, match=r"its Config must derive from lca\.contracts\.dataset\.DatasetConfig"
+    ):
+        registry.build("dataset", "odd-dataset", {})
+
+
 def test_build_validates_params_with_suggestions(toy_registry: Registry) -> None:
     from lca.errors import ConfigError
 
     with pytest.raises(ConfigError) as info:
-        toy_registry.build("encoder", "toy-encoder", {"dimm": 3, "depth": "deep"})
+        toy_registry.make_config("encoder", "toy-encoder", {"dimm": 3, "depth": "deep"})
     message = str(info.value)
     assert "did you mean 'dim'?" in message
     assert "valid fields: depth, dim, mode" in message

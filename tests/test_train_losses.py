@@ -7,6 +7,7 @@ import torch
 
 from lca.config import LossOptions
 from lca.contracts.model import ModelOutput
+from lca.errors import LcaError
 from lca.losses import Objective, acap_loss, asap_loss, linear_ramp, lpips_loss, mask_loss, masked_l1
 from lca.losses.terms import part_weight_vector
 
@@ -94,7 +95,17 @@ class _Batch:
 
 
 def test_objective_total_is_the_weighted_sum_with_ramped_regularisers() -> None:
-    options = LossOptions(l1=2.0, mask=0.0, acap=1.0, asap=1.0, kl=0.5, ramp_steps=4, canonical=0.5)
+    options = LossOptions(
+        ramp_steps=4,
+        canonical=0.5,
+        terms={
+            "l1": {"type": "l1", "weight": 2.0},
+            "mask": {"type": "mask", "weight": 0.0},
+            "acap": {"type": "acap", "weight": 1.0},
+            "asap": {"type": "asap", "weight": 1.0},
+            "kl": {"type": "regularizer", "key": "kl", "weight": 0.5},
+        },
+    )
     terms = Objective(options)(_output(_images(0.25)), _Batch(), step=1)
     assert set(terms.values) == {"driven/l1", "acap", "asap", "kl"}  # no canonical render, mask weight 0
     assert terms.weights["kl"] == pytest.approx(0.5 * 0.25)
@@ -104,5 +115,5 @@ def test_objective_total_is_the_weighted_sum_with_ramped_regularisers() -> None:
 def test_objective_refuses_an_unknown_regularisation_term() -> None:
     output = _output(_images(0.25))
     output.regularization = {"tv": torch.tensor(1.0)}
-    with pytest.raises(ValueError, match="regularization term 'tv'"):
+    with pytest.raises(LcaError, match="regularization term 'tv'"):
         Objective(LossOptions())(output, _Batch(), step=0)

@@ -20,9 +20,10 @@ from torch import nn
 
 from lca.component import ComponentConfig
 from lca.config import PipelineConfig, resolve_raw
+from lca.contracts.dataset import Dataset, DatasetConfig
 from lca.contracts.model import ModelOutput
 from lca.contracts.sample import Driving, Sample, Views
-from lca.registry import KINDS, Registry
+from lca.registry import KINDS, Registry, build_registry
 
 
 class ToyPartConfig(ComponentConfig):
@@ -43,17 +44,11 @@ class ToyPart:
         self.config = config
 
 
-class ToyDataConfig(ComponentConfig):
-    """Config of the in-memory toy dataset."""
+class ToyDataConfig(DatasetConfig):
+    """Config of the in-memory toy dataset (the dataset contract's shared fields, plus its own)."""
 
-    split: str = "train"
-    """Split name (recorded only)."""
     num_references: int = 2
     """Reference views per sample."""
-    num_targets: int = 2
-    """Target views per sample."""
-    seed: int = 0
-    """Seed of the per-index images."""
     size: int = 8
     """Image side."""
     length: int = 6
@@ -64,20 +59,14 @@ class ToyDataConfig(ComponentConfig):
     """Seconds slept per sample (to catch a subprocess mid-run)."""
 
 
-class ToyDataset(torch.utils.data.Dataset):
-    """Samples whose images depend only on (seed, index)."""
+class ToyDataset(Dataset):
+    """Samples whose images depend only on (seed, epoch, index)."""
 
     Config: ClassVar[type[ToyDataConfig]] = ToyDataConfig
-
-    def __init__(self, config: ToyDataConfig, **context: Any) -> None:
-        self.config = config
-        self.epoch = 0
+    config: ToyDataConfig
 
     def __len__(self) -> int:
         return self.config.length
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
 
     def _views(self, rng: np.random.Generator, count: int) -> Views:
         s = self.config.size
@@ -97,10 +86,9 @@ class ToyDataset(torch.utils.data.Dataset):
             valid=torch.ones(count, dtype=torch.bool),
         )
 
-    def __getitem__(self, index: int) -> Sample:
+    def make_sample(self, index: int, rng: np.random.Generator) -> Sample:
         if self.config.delay:
             time.sleep(self.config.delay)
-        rng = np.random.default_rng([self.config.seed, self.epoch, index])
         references = self._views(rng, self.config.num_references)
         targets = self._views(rng, self.config.num_targets)
         if index in self.config.nan_indices:
@@ -183,6 +171,9 @@ def toy_registry() -> Registry:
         if kind != "dataset":
             registry.register(kind, "toy", ToyPart, summary="stand-in")
     registry.register("dataset", "toy", ToyDataset, summary="in-memory toy data")
+    builtin = build_registry()
+    for name in builtin.names("loss"):  # the objective is the real one: the built-in loss terms
+        registry.register("loss", name, builtin.load("loss", name))
     registry.register("encoder", "toy-other", ToyPart, summary="another stand-in, for mismatch tests")
     return registry
 
@@ -197,7 +188,7 @@ def toy_config(
             **{slot: {"type": "toy"} for slot in ("template", "encoder", "block", "decoder", "rasterizer")},
             "data": {"toy": {"type": "toy"}},
         },
-        "loss": {"lpips": 0.0, "ramp_steps": 2},
+        "loss": {"ramp_steps": 2},
         "run": {
             "output_dir": str(output_dir),
             "deterministic": True,

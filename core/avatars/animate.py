@@ -26,6 +26,7 @@ from torch import Tensor
 
 from lca.avatars.file import AvatarFile
 from lca.avatars.motion import MotionClip
+from lca.avatars.player import load_player
 from lca.cameras import intrinsics_from_fov, orbit_cameras
 from lca.contracts.template import TemplateParams
 from lca.errors import LcaError
@@ -64,11 +65,13 @@ def orbit(points: Tensor, frames: int, size: int, mode: CameraMode) -> Cameras:
 
 
 def store_cameras(store: str, group: str, frames: int, size: int, camera: int = 0) -> Cameras:
-    """The store group's cameras of its first ``frames`` frames, for square ``size`` renders."""
+    """The store group's cameras of its first ``frames`` frames, for square ``size`` renders (``store`` may be
+    ``synthetic://LAYOUT``)."""
     from lca.data.crop import crop_intrinsics, full_square
+    from lca.data.locations import resolve_store_url
     from lca.data.reader import StoreReader
 
-    meta = StoreReader(store).meta(group)
+    meta = StoreReader(resolve_store_url(store)).meta(group)
     if not 0 <= camera < meta.num_cameras:
         raise LcaError(f"--store-camera {camera} is out of range: {group} has {meta.num_cameras} cameras.")
     box = full_square(meta.height, meta.width)
@@ -113,7 +116,7 @@ def render_motion(
     :meth:`~lca.model.avatar.AvatarModel.drive` call; ``progress(n)`` is called after each chunk."""
     if background not in BACKGROUNDS:
         raise LcaError(f"Unknown background '{background}': choose one of {', '.join(BACKGROUNDS)}.")
-    player = player or avatar.player(device)
+    player = player or load_player(avatar, device)
     template = player.template  # type: ignore[attr-defined]
     params = clip.template_params(avatar.betas, template.num_expression)
     signals = clip.driving_signals(params, face_input_size(player))

@@ -68,14 +68,16 @@ def data_slot(config: PipelineConfig, layout: str) -> SlotConfig:
 
 
 def store_dataset(config: PipelineConfig, store: str, **updates: Any) -> Any:
-    """A :class:`~lca.avatars.views.FixedViewsDataset` over ``store`` with the pipeline's data settings."""
+    """A :class:`~lca.avatars.views.FixedViewsDataset` over ``store`` (any location, ``synthetic://``
+    included) with the pipeline's data settings."""
     from lca.avatars.views import FixedViewsDataset
+    from lca.data.locations import resolve_store_url
     from lca.data.reader import StoreReader
 
-    reader = StoreReader(store)
+    reader = StoreReader(resolve_store_url(store))
     slot = data_slot(config, reader.layout)
     base = {k: v for k, v in slot.config.model_dump().items() if k in FixedViewsDataset.Config.model_fields}
-    params = {**base, "path": store, **updates}
+    params = {**base, "path": reader.url, **updates}
     return FixedViewsDataset(FixedViewsDataset.Config(**params), reader=reader)
 
 

@@ -22,21 +22,23 @@ FACE_DISTANCE = 0.7
 FACE_FOV_DEG = 30.0
 
 
-def demo_motion(frames: int = 48, fps: float = 12.0, face_size: int = 64, seed: int = 0) -> MotionClip:
-    """``frames`` frames of a dance with changing expressions (deterministic for ``seed``)."""
+def demo_motion(
+    frames: int = 48,
+    fps: float = 12.0,
+    face_size: int = 64,
+    seed: int = 0,
+    settings: SynthConfig | None = None,
+) -> MotionClip:
+    """``frames`` frames of a dance with changing expressions (deterministic for ``seed``). ``settings``
+    (default :class:`SynthConfig`'s defaults) name the template, rasterizer and anchor counts, as for the
+    synthetic data."""
+    from lca.data.synth.generate import build_toolkit
     from lca.data.synth.identity import make_identity
-    from lca.data.synth.regions import HEAD, body_regions
+    from lca.data.synth.regions import HEAD
     from lca.data.synth.render import render_clip
-    from lca.registry import default_registry
 
-    settings = SynthConfig()
-    registry = default_registry()
-    template = registry.build(
-        "template",
-        "mannequin",
-        {"num_anchors": settings.num_anchors, "num_head_anchors": settings.num_head_anchors},
-    )
-    regions = body_regions(template)
+    settings = settings or SynthConfig()
+    template, regions, rasterizer = build_toolkit(settings)
     performer = make_identity(template, regions, [seed, 99, 0], "demo-performer")
     rng = np.random.default_rng([seed, 99, 1])
     motion = make_motion(
@@ -51,7 +53,6 @@ def demo_motion(frames: int = 48, fps: float = 12.0, face_size: int = 64, seed: 
         forward = transforms[:, HEAD, :3, :3] @ torch.tensor([0.0, 0.0, 1.0])
         viewmats = look_at(centre + FACE_DISTANCE * forward, centre)[:, None]
     Ks = intrinsics_from_fov(FACE_FOV_DEG, face_size, face_size).expand(frames, 1, 3, 3)
-    rasterizer = registry.build("rasterizer", "torch", {})
     rendered = render_clip(template, regions, rasterizer, performer, motion, viewmats, Ks, face_size)
     signals = {
         "face_crop": rendered.color[:, 0].numpy(),

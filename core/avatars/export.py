@@ -9,6 +9,7 @@ import torch
 from lca.avatars.animate import face_input_size, orbit, skinned_anchors
 from lca.avatars.file import AvatarFile
 from lca.avatars.motion import MotionClip
+from lca.avatars.player import load_player
 from lca.errors import LcaError
 from lca.gaussians import Gaussians
 from lca.ply import save_ply
@@ -23,7 +24,7 @@ def posed_gaussians(avatar: AvatarFile, clip: MotionClip, frame: int) -> Gaussia
     if not 0 <= frame < clip.num_frames:
         raise LcaError(f"--frame {frame} is out of range: the motion has {clip.num_frames} frames.")
     one = clip.select([frame])
-    player = avatar.player()
+    player = load_player(avatar)
     params = one.template_params(avatar.betas, player.template.num_expression)
     signals = one.driving_signals(params, face_input_size(player))
     cams = orbit(skinned_anchors(player, avatar, params), 1, _PROBE_SIZE, "fixed")

@@ -8,7 +8,7 @@ Tensors (``N`` anchors, ``K`` Gaussians per anchor, ``C`` feature width, ``J`` j
 - ``skinning.anchor_weights [N, J]``, ``skinning.anchor_part_labels [N]``, ``skinning.anchor_face_idx [N]``,
   ``skinning.anchor_bary [N, 3]``: where the anchors sit on the template and how they are skinned;
 - ``weights.drivers.*`` and ``weights.decoder.*``: the drivers' and the decoder's weights, so that
-  :meth:`AvatarFile.player` animates the avatar without the checkpoint (self-contained).
+  :func:`lca.avatars.player.load_player` animates the avatar without the checkpoint (self-contained).
 
 Metadata (strings): ``format`` (``lca-avatar``), ``format_version``, ``config_yaml`` (the pipeline config
 the avatar was made with), ``template`` (type) and ``template_config`` (JSON), ``source_checkpoint``,
@@ -105,15 +105,6 @@ class AvatarFile:
         """Unbatched canonical (Da-pose) Gaussians ``[N*K]``: anchor + offset and their attributes."""
         batched = self.batched()
         return batched.canonical.to_gaussians(batched.anchors).map(lambda t: t[0])
-
-    def player(self, device: torch.device | str = "cpu") -> Any:
-        """An :class:`~lca.avatars.player.AvatarPlayer` with this avatar's driver and decoder weights."""
-        from lca.avatars.player import AvatarPlayer
-
-        player = AvatarPlayer(self.config())
-        player.load_parts(self.weights)
-        player.check_skinning(self.skinning)
-        return player.to(device).eval()
 
 
 def from_model(model: Any, avatar: Any, *, source_checkpoint: str = "", source: str = "") -> AvatarFile:

@@ -147,11 +147,14 @@ def load_motion(path: str | Path, num_expression: int | None = None) -> MotionCl
 
 def store_motion(store: str, group: str | None, face_size: int, face_margin: float = 1.4) -> MotionClip:
     """A store group's frames as a motion: its SMPL-X, the face crop of each frame from the camera seeing
-    the face largest, its blendshapes and gaze. ``group`` defaults to the first group of the test split."""
+    the face largest, its blendshapes and gaze. ``group`` defaults to the first group of the test split.
+    ``store`` may be ``synthetic://LAYOUT``."""
     from lca.avatars.views import FixedViewsDataset
+    from lca.data.locations import resolve_store_url
 
+    path = resolve_store_url(store)
     dataset = FixedViewsDataset(
-        FixedViewsDataset.Config(path=store, face_crop_size=face_size, face_margin=face_margin)
+        FixedViewsDataset.Config(path=path, face_crop_size=face_size, face_margin=face_margin)
     )
     if group is None:
         tests = dataset.reader.group_names("test") or dataset.groups

@@ -13,7 +13,7 @@ from typing import Any, NoReturn
 import torch
 from torch import Tensor
 
-from lca.avatars.file import SKINNING_KEYS, WEIGHT_PARTS, AvatarFileError
+from lca.avatars.file import SKINNING_KEYS, WEIGHT_PARTS, AvatarFile, AvatarFileError
 from lca.config import PipelineConfig
 from lca.model.avatar import AvatarModel
 from lca.registry import Registry
@@ -59,3 +59,11 @@ class AvatarPlayer(AvatarModel):
                     f"avatar ({key} differs: {tuple(ours.shape)} vs stored {tuple(theirs.shape)}). Was it "
                     "made with other template files or settings?"
                 )
+
+
+def load_player(avatar: AvatarFile, device: torch.device | str = "cpu") -> AvatarPlayer:
+    """An :class:`AvatarPlayer` with ``avatar``'s driver and decoder weights, its skinning checked."""
+    player = AvatarPlayer(avatar.config())
+    player.load_parts(avatar.weights)
+    player.check_skinning(avatar.skinning)
+    return player.to(device).eval()

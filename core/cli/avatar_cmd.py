@@ -94,13 +94,14 @@ def animate(
     from lca.avatars import load_avatar
     from lca.avatars.animate import face_input_size, render_motion, write_video
     from lca.avatars.motion import open_motion
+    from lca.avatars.player import load_player
 
     if camera not in ("turntable", "fixed", "store"):
         raise LcaError(f"Unknown --camera '{camera}': choose turntable, fixed or store.")
     if size < 16 or size % 2:
         raise LcaError(f"--size must be an even number of pixels >= 16 (H.264 needs even sides); got {size}.")
     file = load_avatar(avatar)
-    player = file.player(device)
+    player = load_player(file, device)
     face_size = face_input_size(player) or 64
     clip = open_motion(motion, player.template.num_expression, face_size)
     if frames is not None:
@@ -137,13 +138,14 @@ def export(
     from lca.avatars.animate import face_input_size
     from lca.avatars.export import export_ply
     from lca.avatars.motion import open_motion
+    from lca.avatars.player import load_player
 
     if posed and motion is None:
         raise LcaError("--posed needs --motion (a motion.npz or STORE[:GROUP]).")
     file = load_avatar(avatar)
     clip = None
     if posed:
-        player = file.player()
+        player = load_player(file)
         clip = open_motion(motion, player.template.num_expression, face_input_size(player) or 64)
     path = export_ply(out, file, clip, frame)
     what = f"posed (frame {frame})" if posed else "canonical"

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.markup import escape
 
 from lca.cli.console import console, err_console
+from lca.config.defaults import DEFAULT_IMPORTER
+from lca.errors import LcaError
 
 app = typer.Typer(help="Zarr data stores: synthesize, check, import.", no_args_is_help=True)
 
@@ -62,7 +65,7 @@ def synth(
 
 @app.command("check")
 def check(
-    store: str = typer.Argument(..., help="Store path or fsspec URL."),
+    store: str = typer.Argument(..., help="Store path, fsspec URL or synthetic://LAYOUT."),
     sample: int = typer.Option(
         None, "--sample", min=1, help="Read only this many random image chunks per array."
     ),
@@ -70,8 +73,9 @@ def check(
 ) -> None:
     """Validate the schema and decode every image chunk (or a sample); exit 1 when anything is wrong."""
     from lca.data.check import check_store
+    from lca.data.locations import resolve_store_url
 
-    problems = check_store(store, sample=sample, seed=seed)
+    problems = check_store(resolve_store_url(store), sample=sample, seed=seed)
     for problem in problems:
         err_console.print(f"[red]problem:[/] {escape(str(problem))}", soft_wrap=True)
     if problems:
@@ -88,9 +92,10 @@ def list_groups(
     """The store's clips or captures: group, identity, split, frames, cameras, image size."""
     from rich.table import Table
 
+    from lca.data.locations import resolve_store_url
     from lca.data.reader import StoreReader
 
-    reader = StoreReader(store)
+    reader = StoreReader(resolve_store_url(store))
     table = Table("group", "identity", "split", "frames", "cameras", "size", box=None, header_style="bold")
     for group in reader.group_names(split):
         attrs, meta = reader.attrs(group), reader.meta(group)
@@ -109,28 +114,84 @@ def list_groups(
 
 @app.command("import")
 def import_(
-    source: Path = typer.Argument(..., help="Folder with transforms.json and images, or a video file."),
-    store: str = typer.Argument(..., help="Store to create (path or fsspec URL)."),
-    layout: Layout = typer.Option(Layout.wild_video, "--layout", help="Layout of the new store."),
+    source: Path = typer.Argument(
+        None, help="What to import, in the importer's format (transforms-json: a folder or a video)."
+    ),
+    store: str = typer.Argument(None, help="Store to create (path or fsspec URL)."),
+    format_: str = typer.Option(
+        DEFAULT_IMPORTER, "--format", "-f", help="Registered importer (see --list-formats)."
+    ),
+    settings: list[str] = typer.Option(
+        None, "--set", help="Importer config field=value (repeatable; value parsed as YAML)."
+    ),
+    list_formats: bool = typer.Option(False, "--list-formats", help="List the importers and exit."),
+    layout: Layout = typer.Option(None, "--layout", help="Layout of the new store (default wild-video)."),
     transforms: Path = typer.Option(
-        None, "--transforms", help="transforms.json (default: next to the images)."
+        None, "--transforms", help="transforms-json: transforms.json (default: next to the images)."
     ),
     smplx_dir: Path = typer.Option(
-        None, "--smplx-dir", help="Per-frame SMPL-X files (default: <transforms dir>/smplx)."
+        None, "--smplx-dir", help="transforms-json: per-frame SMPL-X files (default: <transforms dir>/smplx)."
     ),
-    identity: str = typer.Option(None, "--identity", help="Identity id (default: the source's name)."),
-    split: str = typer.Option("train", "--split", help="train, val or test."),
+    identity: str = typer.Option(None, "--identity", help="Identity id (default: the group name)."),
+    split: str = typer.Option(None, "--split", help="train, val or test (default train)."),
     group: str = typer.Option(None, "--group", help="Group name (default: the source's name)."),
-    fps: float = typer.Option(30.0, "--fps", help="Frame rate."),
-    codec: Codec = typer.Option(Codec.zstd, "--codec", help="Image codec."),
-    quality: int = typer.Option(95, "--quality", help="JPEG/WebP quality."),
+    fps: float = typer.Option(None, "--fps", help="transforms-json: frame rate (default 30)."),
+    codec: Codec = typer.Option(None, "--codec", help="Image codec (default zstd)."),
+    quality: int = typer.Option(None, "--quality", help="JPEG/WebP quality (default 95)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing store."),
 ) -> None:
-    """Import one clip (wild-video) or capture (studio) with transforms.json cameras and SMPL-X files."""
-    from lca.data.importer import import_transforms
+    """Import SOURCE into a new STORE with a registered importer (`--format`, default transforms-json).
 
-    name = import_transforms(
-        source, store, layout.value, transforms=transforms, smplx_dir=smplx_dir, identity=identity,
-        split=split, group=group, fps=fps, codec=codec.value, quality=quality, overwrite=overwrite,
-    )  # fmt: skip
-    console.print(f"imported group '{escape(name)}' into {escape(store)}")
+    --layout ... --overwrite are shorthands for `--set FIELD=VALUE` of the importer's config (a format
+    without that field rejects it); `lca registry show importer NAME` lists a format's fields and
+    `lca registry list importer` (or --list-formats) the formats. A plugin adds a format with one
+    registry.yaml line (docs/data.md).
+    """
+    from lca.registry import default_registry
+
+    if list_formats:
+        from lca.cli.registry_cmd import list_components
+
+        list_components("importer", None)
+        return
+    if source is None or store is None:
+        raise LcaError("Give SOURCE and STORE: lca data import [--format NAME] SOURCE STORE.")
+    shorthands = {
+        "layout": layout.value if layout else None,
+        "transforms": str(transforms) if transforms else None,
+        "smplx_dir": str(smplx_dir) if smplx_dir else None,
+        "identity": identity,
+        "split": split,
+        "group": group,
+        "fps": fps,
+        "codec": codec.value if codec else None,
+        "quality": quality,
+        "overwrite": overwrite or None,
+    }
+    params = _importer_params(settings or [], shorthands)
+    registry = default_registry()
+    registry.load("importer", format_, where="lca data import --format")
+    importer = registry.build("importer", format_, params)
+    names = importer.import_into(source, store)
+    shown = escape(", ".join(f"'{name}'" for name in names))
+    console.print(f"imported group(s) {shown} into {escape(store)} (format {escape(format_)})")
+
+
+def _importer_params(settings: list[str], shorthands: dict[str, Any]) -> dict[str, Any]:
+    """The importer's config params: ``--set FIELD=VALUE`` items plus the shorthand options given (not
+    None); the importer's config validates them (an unknown field names the closest one)."""
+    from lca.config.overrides import parse_value
+
+    params: dict[str, Any] = {}
+    for text in settings:
+        key, sep, value = text.partition("=")
+        if not sep or not key.strip():
+            raise LcaError(f"--set {text!r}: expected FIELD=VALUE, e.g. --set split=val")
+        params[key.strip()] = parse_value(value)
+    for key, value in shorthands.items():
+        if value is None:
+            continue
+        if key in params and params[key] != value:
+            raise LcaError(f"--{key.replace('_', '-')} and --set {key}=... disagree: give one of them.")
+        params[key] = value
+    return params

@@ -8,8 +8,7 @@ import typer
 from rich.markup import escape
 
 from lca.cli.console import console
-
-DEFAULT_PIPELINE = "lca-tiny"
+from lca.config.defaults import DEFAULT_PIPELINE
 
 
 def train(

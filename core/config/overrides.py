@@ -3,15 +3,18 @@ pipeline definition.
 
 Grammar (values are parsed as YAML, so ``true``, ``3``, ``[1, 2]`` and ``null`` mean what they say):
 
-==============================  ===============================================================
-``encoder=vit-tiny``            switch the component of a slot; its params reset to the defaults
-``encoder.dim=128``             set a param of the slot's component
-``drivers.gaze=gaze``           add or switch a member of a slot group (``drivers``, ``data``)
-``drivers.gaze=null``           remove a member of a slot group
-``drivers.gaze.dim=16``         set a param of a group member
-``model.depth=4``               set a field of a core section (``model``, ``loss``, ``run``)
-``schedule.pretrain.steps=50``  set a field of a training stage, addressed by its name
-==============================  ===============================================================
+================================  ==========================================================================
+``encoder=vit-tiny``              switch the component of a slot; its params reset to the defaults
+``encoder.dim=128``               set a param of the slot's component
+``drivers.gaze=gaze``             add or switch a member of a slot group (``drivers``, ``data``)
+``drivers.gaze=null``             remove a member of a slot group
+``drivers.gaze.dim=16``           set a param of a group member
+``model.depth=4``                 set a field of a core section (``model``, ``loss``, ``run``)
+``loss.terms.lpips=lpips``        add or switch a loss term (its params reset; a YAML mapping sets them all)
+``loss.terms.kl=null``            remove a loss term
+``loss.terms.lpips.weight=0.1``   set a param of a loss term
+``schedule.pretrain.steps=50``    set a field of a training stage, addressed by its name
+================================  ==========================================================================
 
 Switches are applied before field edits, so the order of overrides never matters.
 """
@@ -26,7 +29,8 @@ from typing import Any
 
 import yaml
 
-from lca.errors import ConfigIssue, OverrideError, close_matches
+from lca.config.defaults import DEFAULT_LOSS_TERMS
+from lca.errors import ConfigIssue, OverrideError, hint_for
 
 SLOTS: dict[str, str] = {
     "template": "template",
@@ -79,7 +83,11 @@ class Override:
     @property
     def is_switch(self) -> bool:
         head = self.path[0]
-        return (head in SLOTS and len(self.path) == 1) or (head in SLOT_GROUPS and len(self.path) == 2)
+        return (
+            (head in SLOTS and len(self.path) == 1)
+            or (head in SLOT_GROUPS and len(self.path) == 2)
+            or (self.path[:2] == ("loss", "terms") and len(self.path) == 3)
+        )
 
 
 def _set(mapping: MutableMapping[str, Any], keys: Iterable[str], value: Any) -> None:
@@ -126,6 +134,8 @@ def apply_overrides(
                 switched[f"{head}.{rest[0]}"] = override.text
             else:
                 _set(group.setdefault(rest[0], {}), rest[1:], override.value)
+        elif head == "loss" and rest[:1] == ["terms"]:
+            _override_loss_term(result, override, switched, issues)
         elif head in SECTIONS and rest:
             section = result.get(head)
             if not isinstance(section, dict):
@@ -135,8 +145,7 @@ def apply_overrides(
             stages = [s for s in result.get("schedule") or [] if isinstance(s, dict)]
             names = [str(s.get("name")) for s in stages]
             if rest[0] not in names:
-                hint = close_matches(rest[0], names)
-                suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
+                suggestion = hint_for(rest[0], names)
                 issues.append(
                     ConfigIssue(
                         f"schedule.{rest[0]}",
@@ -147,8 +156,7 @@ def apply_overrides(
                 _set(stages[names.index(rest[0])], rest[1:], override.value)
         else:
             valid = [*SLOTS, *SLOT_GROUPS, *SECTIONS, "schedule"]
-            hint = close_matches(head, valid)
-            suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
+            suggestion = hint_for(head, valid)
             issues.append(
                 ConfigIssue(
                     ".".join(override.path),
@@ -158,3 +166,41 @@ def apply_overrides(
                 )
             )
     return result, switched, issues
+
+
+def _override_loss_term(
+    result: dict[str, Any], override: Override, switched: dict[str, str], issues: list[ConfigIssue]
+) -> None:
+    """``loss.terms.NAME=TYPE|{mapping}|null`` and ``loss.terms.NAME.FIELD=value``, on the definition's
+    terms, or on the default terms when it names none (the ones it would get)."""
+    section = result.get("loss")
+    if not isinstance(section, dict):
+        section = result["loss"] = {}
+    terms = section.get("terms")
+    if not isinstance(terms, dict):
+        terms = section["terms"] = copy.deepcopy(DEFAULT_LOSS_TERMS)
+    path = ".".join(override.path)
+    if len(override.path) == 2:
+        issues.append(ConfigIssue(path, f"name a term: 'loss.terms.NAME=TYPE' (got {override.text!r})"))
+        return
+    name = override.path[2]
+    if len(override.path) == 3:
+        if override.value is None:
+            terms.pop(name, None)
+        else:
+            value = override.value
+            terms[name] = copy.deepcopy(dict(value)) if isinstance(value, dict) else {"type": value}
+            switched[f"loss.terms.{name}"] = override.text
+    elif name not in terms:
+        suggestion = hint_for(name, terms)
+        issues.append(
+            ConfigIssue(
+                f"loss.terms.{name}",
+                f"no loss term '{name}'{suggestion}; terms: {', '.join(terms) or '(none)'}; "
+                f"add one with 'loss.terms.{name}=TYPE'",
+            )
+        )
+    else:
+        if not isinstance(terms[name], dict):
+            terms[name] = {}
+        _set(terms[name], override.path[3:], override.value)

@@ -7,6 +7,7 @@ imported (to read their config models); nothing is built.
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,14 +16,16 @@ from typing import Any
 import yaml
 
 from lca.component import ComponentConfig
+from lca.config.defaults import DEFAULT_LOSS_TERMS
 from lca.config.overrides import SECTIONS, SLOT_GROUPS, SLOTS, Override, apply_overrides
 from lca.config.sections import LossOptions, ModelOptions, RunOptions, Section, StageConfig
-from lca.errors import ComponentImportError, ConfigError, ConfigIssue, LcaError, close_matches
+from lca.errors import ComponentImportError, ConfigError, ConfigIssue, LcaError, did_you_mean, hint_for
 from lca.registry import Registry, default_registry
 from lca.validation import validate_model
 
 SECTION_MODELS: dict[str, type[Section]] = {"model": ModelOptions, "loss": LossOptions, "run": RunOptions}
 TOP_LEVEL_KEYS = ("name", "summary", "base", "slots", *SECTIONS, "schedule", "meta")
+_TERM_NAME = re.compile(r"^[a-z0-9]+([_-][a-z0-9]+)*$")
 
 
 @dataclass
@@ -54,8 +57,7 @@ class PipelineConfig:
     def stage(self, name: str) -> StageConfig:
         names = [s.name for s in self.schedule]
         if name not in names:
-            hint = close_matches(name, names)
-            suggestion = f" Did you mean '{hint[0]}'?" if hint else ""
+            suggestion = did_you_mean(name, names)
             raise LcaError(
                 f"Pipeline '{self.name}' has no stage '{name}'.{suggestion} Stages: {', '.join(names)}."
             )
@@ -91,25 +93,36 @@ def _merge_slot(base: Any, child: Any) -> Any:
     return {**copy.deepcopy(dict(base)), **copy.deepcopy(dict(child))}
 
 
+def _merge_group(base: Any, child: Mapping[str, Any]) -> dict[str, Any]:
+    """Named members (a slot group, the loss terms) merge member by member; a member set to null goes."""
+    group = copy.deepcopy(dict(base)) if isinstance(base, Mapping) else {}
+    for member, body in child.items():
+        if body is None:
+            group.pop(member, None)
+        else:
+            group[member] = _merge_slot(group.get(member), body)
+    return group
+
+
 def _merge(base: dict[str, Any], child: Mapping[str, Any]) -> dict[str, Any]:
-    """Single inheritance: slots merge per slot (and per group member), sections merge per field,
-    a child's ``schedule`` replaces the base's, ``summary`` is the child's."""
+    """Single inheritance: slots merge per slot (and per group member), sections merge per field, except
+    ``loss.terms``, which merges per term onto the base's (the defaults when the base names none), a
+    child's ``schedule`` replaces the base's, ``summary`` is the child's."""
     merged = copy.deepcopy(base)
     for key, value in child.items():
         if key == "slots" and isinstance(value, Mapping):
             slots = merged.setdefault("slots", {})
             for slot, body in value.items():
                 if slot in SLOT_GROUPS and isinstance(body, Mapping):
-                    group = slots.setdefault(slot, {})
-                    for member, member_body in body.items():
-                        if member_body is None:
-                            group.pop(member, None)
-                        else:
-                            group[member] = _merge_slot(group.get(member), member_body)
+                    slots[slot] = _merge_group(slots.get(slot), body)
                 else:
                     slots[slot] = _merge_slot(slots.get(slot), body)
-        elif key in SECTIONS and isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
-            merged[key] = {**merged[key], **copy.deepcopy(dict(value))}
+        elif key in SECTIONS and isinstance(value, Mapping):
+            section = merged.get(key) if isinstance(merged.get(key), Mapping) else {}
+            terms = value.get("terms")
+            merged[key] = {**section, **copy.deepcopy(dict(value))}
+            if key == "loss" and isinstance(terms, Mapping):
+                merged[key]["terms"] = _merge_group(section.get("terms", DEFAULT_LOSS_TERMS), terms)
         elif key != "base":
             merged[key] = copy.deepcopy(value)
     return merged
@@ -163,8 +176,7 @@ def resolve_raw(
 
     for key in definition:
         if key not in TOP_LEVEL_KEYS:
-            hint = close_matches(str(key), TOP_LEVEL_KEYS)
-            suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
+            suggestion = hint_for(str(key), TOP_LEVEL_KEYS)
             issues.append(
                 ConfigIssue(str(key), f"unknown key{suggestion}; valid keys: {', '.join(TOP_LEVEL_KEYS)}")
             )
@@ -174,8 +186,7 @@ def resolve_raw(
     groups: dict[str, dict[str, SlotConfig]] = {group: {} for group in SLOT_GROUPS}
     for slot in raw_slots:
         if slot not in SLOTS and slot not in SLOT_GROUPS:
-            hint = close_matches(str(slot), [*SLOTS, *SLOT_GROUPS])
-            suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
+            suggestion = hint_for(str(slot), [*SLOTS, *SLOT_GROUPS])
             issues.append(
                 ConfigIssue(
                     str(slot), f"unknown slot{suggestion}; slots: {', '.join([*SLOTS, *SLOT_GROUPS])}"
@@ -203,6 +214,9 @@ def resolve_raw(
     for name, model in SECTION_MODELS.items():
         sections[name], problems = validate_model(model, definition.get(name) or {}, name)
         issues.extend(problems)
+    if sections["loss"] is not None:
+        terms = validate_loss_terms(registry, sections["loss"].terms, issues, label, switched)
+        sections["loss"].terms = {name: term.to_dict() for name, term in terms.items()}
 
     schedule = _validate_schedule(definition.get("schedule") or [], set(raw_slots.get("data") or {}), issues)
     if issues:
@@ -216,6 +230,46 @@ def resolve_raw(
         schedule=schedule,
         **sections,
     )
+
+
+def validate_loss_terms(
+    registry: Registry,
+    raw: Mapping[str, Any],
+    issues: list[ConfigIssue],
+    label: str = "loss config",
+    switched: Mapping[str, str] | None = None,
+) -> dict[str, SlotConfig]:
+    """Each ``loss.terms`` member against its loss component's config, problems at ``loss.terms.NAME``.
+
+    Resolution stores the validated terms back as plain data with every param (defaults filled in), so
+    ``lca config show`` prints the whole objective; the objective validates again to build them.
+    """
+    switched = switched or {}
+    if not raw:
+        issues.append(
+            ConfigIssue(
+                "loss.terms",
+                "no loss terms: training would minimise nothing; add one: 'loss.terms.NAME={type: TYPE, "
+                "weight: W}' (types: lca registry list loss)",
+            )
+        )
+    terms: dict[str, SlotConfig] = {}
+    for name, body in raw.items():
+        path = f"loss.terms.{name}"
+        if not _TERM_NAME.match(str(name)):
+            issues.append(
+                ConfigIssue(
+                    path, "a term name is lowercase letters and digits joined by '_' or '-' (it is a log tag)"
+                )
+            )
+            continue
+        where = (
+            f"override '{switched[path]}' of {label}" if path in switched else f"{label}, loss term '{name}'"
+        )
+        term = _validate_slot(registry, "loss", path, body, where, issues)
+        if term is not None:
+            terms[name] = term
+    return terms
 
 
 def _validate_schedule(raw: Any, data_members: set[str], issues: list[ConfigIssue]) -> list[StageConfig]:
@@ -234,8 +288,7 @@ def _validate_schedule(raw: Any, data_members: set[str], issues: list[ConfigIssu
         if stage.name in earlier:
             issues.append(ConfigIssue(f"{path}.name", "stage names must be unique"))
         if stage.data not in data_members:
-            hint = close_matches(stage.data, data_members)
-            suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
+            suggestion = hint_for(stage.data, data_members)
             issues.append(
                 ConfigIssue(
                     f"{path}.data",

@@ -3,9 +3,11 @@ losses, the run options and the training stages. Components' own configs live be
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from lca.config.defaults import DEFAULT_LOSS_TERMS
 
 
 class Section(BaseModel):
@@ -28,35 +30,22 @@ class ModelOptions(Section):
 
 
 class LossOptions(Section):
-    """Loss weights and thresholds (DESIGN.md, method step 7). A weight of 0 disables a term."""
+    """The training objective: named loss terms (components of kind ``loss``) and the options they share.
 
-    l1: float = Field(1.0, ge=0)
-    """Weight of the masked L1 photometric loss (canonical and driven renders)."""
-    lpips: float = Field(0.0, ge=0)
-    """Weight of the LPIPS loss (needs converted backbone weights; see `lca lpips convert`)."""
-    lpips_net: Literal["alex", "vgg"] = "alex"
-    """LPIPS backbone."""
-    lpips_weights: str | None = None
-    """Converted LPIPS weights (.safetensors); None: the toolkit's cache (see `lca lpips convert`)."""
+    ``terms`` is validated against each term's component config when the pipeline resolves (see
+    :mod:`lca.config.pipeline`); here it is plain data, ``{name: {type: <loss name>, weight: w, ...}}``.
+    """
+
     canonical: float = Field(0.5, ge=0)
-    """Relative weight of the photometric losses on the canonical (uncorrected) render."""
-    mask: float = Field(1.0, ge=0)
-    """Weight of the alpha-vs-mask loss (LHM: 1.0; at 0.1 the tiny model kept a halo of alpha 0.06-0.1
-    around the person, which cost more held-out PSNR than anything it learned)."""
-    acap: float = Field(1.0, ge=0)
-    """Weight of ACAP: hinge on the canonical offset distance from the anchor."""
-    acap_threshold: float = Field(0.02, ge=0)
-    """Offsets shorter than this (metres) are free."""
-    asap: float = Field(0.1, ge=0)
-    """Weight of ASAP: hinge on the max/min scale ratio of each Gaussian."""
-    asap_threshold: float = Field(3.0, ge=1)
-    """Anisotropy ratios below this are free."""
-    kl: float = Field(1e-3, ge=0)
-    """Weight of the expression code's KL term."""
-    part_weights: dict[str, float] = {"head": 1.0, "hands": 1.0, "upper_body": 1.0, "lower_body": 1.0}
-    """Per-body-part multipliers of ACAP and ASAP."""
+    """Relative weight of the per-render terms (l1, lpips, mask) on the canonical (uncorrected) render."""
     ramp_steps: int = Field(0, ge=0)
-    """Regularisers (ACAP, ASAP, KL) ramp linearly from 0 to full weight over this many steps."""
+    """Ramped terms (the regularisers ACAP, ASAP, KL) rise linearly from 0 to full weight over this many
+    steps."""
+    part_weights: dict[str, float] = {"head": 1.0, "hands": 1.0, "upper_body": 1.0, "lower_body": 1.0}
+    """Per-body-part multipliers, handed to the terms that weigh Gaussians by part (ACAP, ASAP)."""
+    terms: dict[str, Any] = DEFAULT_LOSS_TERMS
+    """Named terms, each {type: <loss name>, weight: w, ...params}; a pipeline that lists none gets these
+    defaults, one that lists some gets exactly those. Logged as NAME, or driven/NAME and canonical/NAME."""
 
 
 class RunOptions(Section):

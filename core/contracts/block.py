@@ -23,7 +23,7 @@ Promises every block keeps:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
@@ -31,6 +31,9 @@ from torch import Tensor, nn
 class Block(nn.Module, ABC):
     """``(image_tokens, geometry_tokens, view_mask) -> (image_tokens, geometry_tokens)``; see the module
     doc for shapes and promises."""
+
+    test_config: ClassVar[dict[str, Any]] = {}
+    """Params of a small, fast build for the conformance checks (:mod:`lca.testing`), set per component."""
 
     permutation_invariant: ClassVar[bool] = True
 

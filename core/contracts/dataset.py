@@ -76,6 +76,9 @@ class DatasetConfig(ComponentConfig):
 class Dataset(TorchDataset, ABC):
     """Base of dataset components: the error policy and the per-index random generator live here."""
 
+    test_config: ClassVar[dict[str, Any]] = {}
+    """Params of a small, fast build for the conformance checks (:mod:`lca.testing`), set per component."""
+
     Config: ClassVar[type[DatasetConfig]] = DatasetConfig
 
     def __init__(self, config: DatasetConfig, **context: Any) -> None:

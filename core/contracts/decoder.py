@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
@@ -84,6 +85,9 @@ def apply_correction(canonical: AnchorGaussians, correction: GaussianCorrection)
 
 class Decoder(nn.Module, ABC):
     """Two branches over the same anchor features; see the module doc for shapes."""
+
+    test_config: ClassVar[dict[str, Any]] = {}
+    """Params of a small, fast build for the conformance checks (:mod:`lca.testing`), set per component."""
 
     @property
     @abstractmethod

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
@@ -31,6 +31,9 @@ from lca.errors import SignalError
 
 class Driver(nn.Module, ABC):
     """``signals: dict[str, Tensor]`` (leading ``[B, M]``) -> embedding ``[B, M, out_dim]``."""
+
+    test_config: ClassVar[dict[str, Any]] = {}
+    """Params of a small, fast build for the conformance checks (:mod:`lca.testing`), set per component."""
 
     signals: ClassVar[tuple[str, ...]]
     """The signal names this driver reads (see the module doc)."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -38,6 +39,9 @@ class Encoder(nn.Module, ABC):
     padded view never changes a real view's tokens. Any input size is accepted; an encoder resizes to its
     own working resolution, so ``grid`` does not depend on ``H, W``.
     """
+
+    test_config: ClassVar[dict[str, Any]] = {}
+    """Params of a small, fast build for the conformance checks (:mod:`lca.testing`), set per component."""
 
     @property
     @abstractmethod

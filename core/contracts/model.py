@@ -17,7 +17,8 @@ per anchor), matching the ``targets`` of :class:`lca.contracts.sample.Batch`:
   ``scales [B, N, K, 3]``: activated canonical scales (metres), for ASAP; ``part_labels [N]`` long,
   each anchor's body part, an index into :data:`lca.contracts.template.PART_NAMES`.
 - ``regularization``: named scalar terms the model computed itself (a driver's ``{"kl": ...}``); each
-  name must be a weight of :class:`lca.config.LossOptions` (``kl``), or the objective refuses it.
+  name must be weighed by a term of ``loss.terms`` (a ``regularizer`` term with that ``key``), or the
+  objective refuses it.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Context passed at construction: none (``cls(config)``); a rasterizer is configured only by its own config.
 
 Shapes (``B`` batch, ``C`` cameras per batch element, ``N`` Gaussians, images channel-first as everywhere in
-the toolkit, see DESIGN.md):
+the toolkit, see docs/architecture.md):
 
 - ``gaussians``: :class:`lca.gaussians.Gaussians` with batch dims ``[B]`` (``means [B, N, 3]`` ...), or
   unbatched (``means [N, 3]``) together with unbatched cameras ``viewmats [C, 4, 4]``, ``Ks [C, 3, 3]``;
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
@@ -56,6 +57,9 @@ class RenderOutput:
 
 class Rasterizer(torch.nn.Module, ABC):
     """Draws Gaussians for a set of cameras. Implementations: ``torch`` (any device), ``gsplat`` (CUDA)."""
+
+    test_config: ClassVar[dict[str, Any]] = {}
+    """Params of a small, fast build for the conformance checks (:mod:`lca.testing`), set per component."""
 
     @abstractmethod
     def forward(

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, fields
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
@@ -144,6 +144,9 @@ class Template(torch.nn.Module, ABC):
       in the rest (zero-pose) space;
     - ``anchor_part_labels [N]`` long, indices into :data:`PART_NAMES`.
     """
+
+    test_config: ClassVar[dict[str, Any]] = {}
+    """Params of a small, fast build for the conformance checks (:mod:`lca.testing`), set per component."""
 
     PART_NAMES: ClassVar[tuple[str, ...]] = PART_NAMES
 

@@ -3,18 +3,34 @@
 ``synthetic://wild-video`` and ``synthetic://studio`` name the default synthetic stores in the cache
 folder (``$LCA_CACHE_DIR/synthetic``, default ``~/.cache/lca``); they are generated on first use, so the
 tiny pipelines run on a fresh machine with nothing downloaded.
+
+Resolving one can run the whole generator (templates and a rasterizer through the registry), so it is done
+at the entry points only (the CLI commands, the trainer's dataset building, evaluation, avatar creation
+and animation): :class:`~lca.data.reader.StoreReader` and the datasets take concrete locations.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from typing import TYPE_CHECKING
+
 from lca.errors import LcaError
+
+if TYPE_CHECKING:
+    from lca.config import PipelineConfig
 
 SYNTHETIC_SCHEME = "synthetic://"
 
 
+def is_synthetic(url: str) -> bool:
+    """Whether ``url`` names a built-in synthetic store (``synthetic://LAYOUT``)."""
+    return str(url).startswith(SYNTHETIC_SCHEME)
+
+
 def resolve_store_url(url: str) -> str:
     """The concrete location of a store URL (generating the synthetic stores if asked for and missing)."""
-    if not url.startswith(SYNTHETIC_SCHEME):
+    url = str(url)
+    if not is_synthetic(url):
         return url
     from lca.data.synth import ensure_synthetic_data
 
@@ -26,3 +42,18 @@ def resolve_store_url(url: str) -> str:
             f"choose one of {', '.join(SYNTHETIC_SCHEME + k for k in stores)}."
         )
     return str(stores[layout])
+
+
+def resolve_data_paths(config: PipelineConfig) -> PipelineConfig:
+    """A copy of ``config`` whose data slots' ``synthetic://`` paths are concrete (the stores generated if
+    missing); other slots and paths are kept as they are. ``config`` itself is unchanged, so a run still
+    records the portable ``synthetic://`` URL."""
+    data = {}
+    for name, slot in config.data.items():
+        path = getattr(slot.config, "path", None)
+        if isinstance(path, str) and is_synthetic(path):
+            slot = dataclasses.replace(
+                slot, config=slot.config.model_copy(update={"path": resolve_store_url(path)})
+            )
+        data[name] = slot
+    return dataclasses.replace(config, data=data)

@@ -20,9 +20,9 @@ import numpy as np
 import zarr
 from numcodecs.compat import ensure_contiguous_ndarray
 
-from lca.data.locations import resolve_store_url
+from lca.data.locations import is_synthetic
 from lca.data.schema import LAYOUT_ARRAYS, SMPLX_GROUP, SMPLX_KEYS, group_names, open_store, require_valid
-from lca.errors import ChunkError, Problem, SchemaError
+from lca.errors import ChunkError, Problem, SchemaError, UnresolvedStoreError
 
 
 @dataclass(frozen=True)
@@ -71,12 +71,17 @@ class GroupMeta:
 
 
 class StoreReader:
-    """A store opened for reading. ``validate=True`` checks the whole schema once at open."""
+    """A store opened for reading. ``validate=True`` checks the whole schema once at open.
+
+    ``url`` is a concrete location (a path or fsspec URL): resolving ``synthetic://`` can run the synthetic
+    generator, which the entry points do (:func:`lca.data.locations.resolve_store_url`), never the reader."""
 
     def __init__(
         self, url: str, storage_options: Mapping[str, Any] | None = None, *, validate: bool = True
     ) -> None:
-        self.url = resolve_store_url(str(url))  # synthetic://LAYOUT -> the generated store
+        if is_synthetic(url):
+            raise UnresolvedStoreError(str(url), "StoreReader")
+        self.url = str(url)
         self.storage_options = dict(storage_options) if storage_options else None
         root = self._open()
         if validate:

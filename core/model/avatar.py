@@ -1,4 +1,4 @@
-"""The assembled avatar network (DESIGN.md, "The method, in one pass"), built from a validated
+"""The assembled avatar network (docs/architecture.md, "The method, in one pass"), built from a validated
 :class:`~lca.config.PipelineConfig` through the registry. It knows components only through their kind
 contracts, so every slot can be swapped by name.
 

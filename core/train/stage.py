@@ -28,6 +28,7 @@ from torch.utils.data import DataLoader, Sampler
 from lca.config import PipelineConfig, StageConfig
 from lca.contracts.model import ModelFactory, ModelOutput
 from lca.contracts.sample import Batch, collate
+from lca.data.locations import resolve_data_paths
 from lca.errors import TrainingError
 from lca.losses import LossTerms, Objective
 from lca.registry import Registry
@@ -59,8 +60,9 @@ class EpochSampler(Sampler[int]):
 
 def build_dataset(config: PipelineConfig, stage: StageConfig, registry: Registry) -> Any:
     """The stage's dataset: its ``data`` member with the stage's view counts, the train split and the run
-    seed (fields every :class:`~lca.contracts.dataset.DatasetConfig` has, so nothing is probed)."""
-    slot = config.data[stage.data]
+    seed (fields every :class:`~lca.contracts.dataset.DatasetConfig` has, so nothing is probed). A
+    ``synthetic://`` path is resolved here (datasets take concrete locations), generating the stores once."""
+    slot = resolve_data_paths(config).data[stage.data]
     updates = {
         "split": "train",
         "num_references": stage.num_references,
@@ -178,7 +180,7 @@ class StageLoop:
             self.step_count, self.bad_total = int(state["step"]), int(state["bad_steps"])
             ckpt.restore_rng_state(state["rng"])
         self.start_step = self.step_count
-        self.objective = Objective(config.loss).to(acc.device)
+        self.objective = Objective(config.loss, registry).to(acc.device)
         self.trainable = [p for p in self.model.parameters() if p.requires_grad]
         self.samples_per_step = stage.batch_size * stage.grad_accumulation * acc.num_processes
         self.interrupted = False

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from timm.layers import Mlp
 from torch import Tensor, nn
@@ -30,6 +30,7 @@ class CrossAttentionBlock(Block):
     """
 
     Config: ClassVar[type[CrossAttentionConfig]] = CrossAttentionConfig
+    test_config: ClassVar[dict[str, Any]] = {"num_heads": 2, "mlp_ratio": 2.0}
     permutation_invariant: ClassVar[bool] = True
 
     def __init__(self, config: CrossAttentionConfig, *, dim: int, last: bool = False) -> None:

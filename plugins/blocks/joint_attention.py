@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from timm.layers import Mlp
@@ -45,6 +45,7 @@ class JointAttentionBlock(Block):
     """
 
     Config: ClassVar[type[JointAttentionConfig]] = JointAttentionConfig
+    test_config: ClassVar[dict[str, Any]] = {"num_heads": 2, "mlp_ratio": 2.0}
     permutation_invariant: ClassVar[bool] = True
 
     def __init__(self, config: JointAttentionConfig, *, dim: int, last: bool = False) -> None:

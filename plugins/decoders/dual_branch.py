@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -106,6 +106,7 @@ class DualBranch(Decoder):
     """
 
     Config: ClassVar[type[DualBranchConfig]] = DualBranchConfig
+    test_config: ClassVar[dict[str, Any]] = {"hidden_dim": 16, "num_gaussians": 3}
 
     def __init__(self, config: DualBranchConfig, *, dim: int, driver_dim: int) -> None:
         super().__init__()

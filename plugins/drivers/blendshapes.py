@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
@@ -26,6 +26,7 @@ class Blendshapes(Driver):
     expression code, for data that comes with tracked coefficients."""
 
     Config: ClassVar[type[BlendshapesConfig]] = BlendshapesConfig
+    test_config: ClassVar[dict[str, Any]] = {"out_dim": 8, "hidden_dim": 16}
     signals: ClassVar[tuple[str, ...]] = ("blendshapes",)
 
     def __init__(self, config: BlendshapesConfig) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -39,6 +39,7 @@ class ExpressionCode(Driver):
     """
 
     Config: ClassVar[type[ExpressionCodeConfig]] = ExpressionCodeConfig
+    test_config: ClassVar[dict[str, Any]] = {"code_dim": 8, "input_size": 16, "channels": [4, 8]}
     signals: ClassVar[tuple[str, ...]] = ("face_crop",)
 
     def __init__(self, config: ExpressionCodeConfig) -> None:

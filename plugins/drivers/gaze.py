@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -28,6 +28,7 @@ class Gaze(Driver):
     """
 
     Config: ClassVar[type[GazeConfig]] = GazeConfig
+    test_config: ClassVar[dict[str, Any]] = {"out_dim": 8, "hidden_dim": 16}
     signals: ClassVar[tuple[str, ...]] = ("gaze",)
 
     def __init__(self, config: GazeConfig) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -31,6 +31,7 @@ class SmplxPose(Driver):
     """
 
     Config: ClassVar[type[SmplxPoseConfig]] = SmplxPoseConfig
+    test_config: ClassVar[dict[str, Any]] = {"out_dim": 8, "hidden_dim": 16}
     signals: ClassVar[tuple[str, ...]] = tuple(_JOINTS)
 
     def __init__(self, config: SmplxPoseConfig) -> None:

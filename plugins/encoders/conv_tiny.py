@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -28,6 +28,7 @@ class ConvTiny(Encoder):
     (so tokens know where they are, as a ViT's do). Images are used in [0, 1] shifted to [-1, 1]."""
 
     Config: ClassVar[type[ConvTinyConfig]] = ConvTinyConfig
+    test_config: ClassVar[dict[str, Any]] = {"dim": 32, "image_size": [32, 32]}
 
     def __init__(self, config: ConvTinyConfig) -> None:
         super().__init__()

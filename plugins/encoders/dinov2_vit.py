@@ -62,6 +62,7 @@ class DinoV2ViT(TimmViTEncoder):
     """DINOv2 as an encoder: ``[B, V, 3, H, W] -> [B, V, (H/14)*(W/14), embed_dim]`` at ``image_size``."""
 
     Config: ClassVar[type[DinoV2ViTConfig]] = DinoV2ViTConfig
+    test_config: ClassVar[dict[str, Any]] = {"variant": "tiny", "image_size": [28, 28]}
 
     def __init__(self, config: DinoV2ViTConfig) -> None:
         overrides: dict[str, Any] = (

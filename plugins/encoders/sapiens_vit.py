@@ -21,7 +21,7 @@ Pretraining ran at 1024x1024 (64x64 patches, plus a class token); the downstream
 from __future__ import annotations
 
 import re
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from timm.layers import resample_abs_pos_embed
 from timm.models.vision_transformer import VisionTransformer
@@ -122,6 +122,7 @@ class SapiensViT(TimmViTEncoder):
     ``(H, W) = image_size``."""
 
     Config: ClassVar[type[SapiensViTConfig]] = SapiensViTConfig
+    test_config: ClassVar[dict[str, Any]] = {"variant": "tiny", "image_size": [32, 32]}
 
     def __init__(self, config: SapiensViTConfig) -> None:
         embed_dim, depth, heads = SAPIENS_ARCHS[config.variant]

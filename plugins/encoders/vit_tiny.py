@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from timm.models.vision_transformer import VisionTransformer
 
@@ -29,6 +29,7 @@ class ViTTiny(TimmViTEncoder):
     """A randomly initialised timm ViT without class token: ``[B, V, 3, H, W] -> [B, V, P, dim]``."""
 
     Config: ClassVar[type[ViTTinyConfig]] = ViTTinyConfig
+    test_config: ClassVar[dict[str, Any]] = {"dim": 32, "image_size": [32, 32]}
 
     def __init__(self, config: ViTTinyConfig) -> None:
         vit = VisionTransformer(

@@ -33,8 +33,13 @@ class SynthConfig(BaseModel):
     """Image codec of the store (lossless zstd, or lossy JPEG/WebP inside Zarr)."""
     fps: float = 10.0
     """Frame rate of the generated motion (stored as the groups' ``fps``)."""
+    template: str = "mannequin"
+    """Registered template the people are built on: an SMPL-X-format body whose config takes
+    ``num_anchors``, ``num_head_anchors`` and ``cache_dir`` (as ``mannequin``'s, licence-free)."""
+    rasterizer: str = "torch"
+    """Registered rasterizer that draws them (``torch``: any device, deterministic on the CPU)."""
     num_anchors: int = 3000
-    """Body anchors of the mannequin template the people are built on (one surface Gaussian each)."""
+    """Body anchors of the template the people are built on (one surface Gaussian each)."""
     num_head_anchors: int = 1500
     """Head anchors (denser than the body, so faces stay readable in face crops)."""
 

@@ -43,20 +43,27 @@ def split_of(index: int, count: int) -> str:
     return "val" if index >= count - tests - vals else "train"
 
 
+def build_toolkit(config: SynthConfig, cache_dir: str | None = None) -> tuple[object, BodyRegions, object]:
+    """The config's template (with ``cache_dir`` for its model file), its body regions and its rasterizer,
+    built through the registry once per process. The names come from the config, so core names none."""
+    return _toolkit(
+        config.template, config.rasterizer, config.num_anchors, config.num_head_anchors, cache_dir
+    )
+
+
 @functools.lru_cache(maxsize=2)
 def _toolkit(
-    num_anchors: int, num_head_anchors: int, cache_dir: str | None
+    template_name: str, rasterizer_name: str, num_anchors: int, num_head_anchors: int, cache_dir: str | None
 ) -> tuple[object, BodyRegions, object]:
-    """The mannequin template, its regions and the ``torch`` rasterizer (built once per process)."""
     from lca.registry import default_registry
 
     registry = default_registry()
     template = registry.build(
         "template",
-        "mannequin",
+        template_name,
         {"num_anchors": num_anchors, "num_head_anchors": num_head_anchors, "cache_dir": cache_dir},
     )
-    return template, body_regions(template), registry.build("rasterizer", "torch", {})
+    return template, body_regions(template), registry.build("rasterizer", rasterizer_name, {})
 
 
 def _to_uint8(images: torch.Tensor) -> np.ndarray:
@@ -81,7 +88,7 @@ def synthesize(
     """Render synthetic people into a new ``layout`` store at ``out`` and return its path.
 
     ``None`` sizes take the layout defaults (:data:`~lca.data.synth.config.LAYOUT_DEFAULTS`);
-    ``cache_dir`` is where the mannequin template's model file lives (default ``$LCA_CACHE_DIR``).
+    ``cache_dir`` is where the template's model file lives (default ``$LCA_CACHE_DIR``).
     """
     config = SynthConfig(
         layout=layout, identities=identities, frames=frames, cameras=cameras, resolution=resolution,
@@ -101,9 +108,7 @@ def synthesize_config(
     """:func:`synthesize` from a :class:`SynthConfig`."""
     config = config.resolved()
     out = Path(out)
-    template, regions, rasterizer = _toolkit(
-        config.num_anchors, config.num_head_anchors, None if cache_dir is None else str(cache_dir)
-    )
+    template, regions, rasterizer = build_toolkit(config, None if cache_dir is None else str(cache_dir))
     count = int(config.identities or 0)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with (

@@ -3,7 +3,7 @@ and project the mean colours to tokens. It shows the whole contract of the ``enc
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pydantic import Field
 from torch import Tensor, nn
@@ -21,6 +21,7 @@ class PatchMeanConfig(ComponentConfig):
 
 class PatchMeanEncoder(Encoder):
     Config: ClassVar[type[PatchMeanConfig]] = PatchMeanConfig
+    test_config: ClassVar[dict[str, Any]] = {"dim": 16, "grid": 4}  # the size lca.testing builds it at
 
     def __init__(self, config: PatchMeanConfig) -> None:
         super().__init__()

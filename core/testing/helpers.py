@@ -1,32 +1,9 @@
-"""Test-size configs and inputs shared by the model component tests."""
+"""Inputs and assertions shared by the conformance checks (and by tests that want the same inputs)."""
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor
-
-# Tiny params for every registered component of the model kinds: a new component must add its entry
-# (tests/test_model_components.py checks that the registry and this table agree).
-TINY: dict[str, dict[str, dict]] = {
-    "encoder": {
-        "sapiens-vit": {"variant": "tiny", "image_size": [32, 32]},
-        "dinov2-vit": {"variant": "tiny", "image_size": [28, 28]},
-        "vit-tiny": {"dim": 32, "image_size": [32, 32]},
-        "conv-tiny": {"dim": 32, "image_size": [32, 32]},
-    },
-    "block": {
-        "lca-tri-attention": {"num_heads": 2, "mlp_ratio": 2.0},
-        "joint-attention": {"num_heads": 2, "mlp_ratio": 2.0},
-        "cross-attention": {"num_heads": 2, "mlp_ratio": 2.0},
-    },
-    "driver": {
-        "smplx-pose": {"out_dim": 8, "hidden_dim": 16},
-        "expression-code": {"code_dim": 8, "input_size": 16, "channels": [4, 8]},
-        "blendshapes": {"out_dim": 8, "hidden_dim": 16},
-        "gaze": {"out_dim": 8, "hidden_dim": 16},
-    },
-    "decoder": {"dual-branch": {"hidden_dim": 16, "num_gaussians": 3}},
-}
 
 
 def make_signals(b: int, m: int, generator: torch.Generator) -> dict[str, Tensor]:

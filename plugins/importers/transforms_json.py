@@ -1,5 +1,6 @@
-"""``lca data import``: a folder of images (or a video) with nerfstudio / instant-ngp ``transforms.json``
-cameras and per-frame SMPL-X parameters, into a ``wild-video`` clip or a ``studio`` capture.
+"""``transforms-json`` importer: a folder of images (or a video) with nerfstudio / instant-ngp
+``transforms.json`` cameras and per-frame SMPL-X parameters, into a ``wild-video`` clip or a ``studio``
+capture.
 
 Input conventions:
 
@@ -25,11 +26,12 @@ import math
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from PIL import Image
 
+from lca.contracts.importer import Importer, ImporterConfig
 from lca.data.schema import SMPLX_POSE_DIMS
 from lca.data.writer import StoreWriter
 
@@ -38,53 +40,50 @@ REQUIRED_SMPLX = ("betas", "global_orient", "body_pose", "transl")
 OPENGL_TO_OPENCV = np.diag([1.0, -1.0, -1.0, 1.0])
 
 
-def import_transforms(
-    source: str | Path,
-    store: str,
-    layout: str = "wild-video",
-    *,
-    transforms: str | Path | None = None,
-    smplx_dir: str | Path | None = None,
-    identity: str | None = None,
-    split: str = "train",
-    group: str | None = None,
-    fps: float = 30.0,
-    codec: str = "zstd",
-    quality: int = 95,
-    overwrite: bool = False,
-) -> str:
-    """Import one clip/capture into a new store at ``store``; return the group name written.
+class TransformsJsonConfig(ImporterConfig):
+    transforms: str | None = None
+    """The transforms.json file (default: SOURCE/transforms.json, or the video's folder's)."""
+    smplx_dir: str | None = None
+    """Folder of the per-frame SMPL-X files (default: <transforms.json folder>/smplx)."""
+    fps: float = 30.0
+    """Frame rate stored with the group (transforms.json carries none)."""
 
-    Args:
-        source: a folder holding ``transforms.json`` and the images, or a video file.
-        transforms: the ``transforms.json`` path (default ``source/transforms.json``, or the video's
-            folder's ``transforms.json``).
-        smplx_dir: folder of per-frame SMPL-X files (default ``<transforms folder>/smplx``).
-        identity, group: identity id and group name (default: the source's name).
-    """
-    source = Path(source)
-    is_video = source.suffix.lower() in VIDEO_SUFFIXES
-    folder = source.parent if is_video else source
-    meta_path = Path(transforms) if transforms else folder / "transforms.json"
-    if not meta_path.is_file():
-        raise FileNotFoundError(f"no transforms.json at {meta_path}")
-    meta = json.loads(meta_path.read_text())
-    frames = meta.get("frames")
-    if not frames:
-        raise ValueError(f"{meta_path}: no 'frames'")
-    params_dir = Path(smplx_dir) if smplx_dir else meta_path.parent / "smplx"
-    name = group or source.stem
-    images = _video_frames(source) if is_video else (_load_image(meta_path.parent, f) for f in frames)
-    with StoreWriter(store, layout, codec=codec, quality=quality, overwrite=overwrite) as writer:
-        if layout == "studio":
-            _write_studio(
-                writer, meta, frames, list(images), meta_path, params_dir, name, identity, split, fps, source
-            )
-        else:
-            _write_wild(
-                writer, meta, frames, images, meta_path, params_dir, name, identity, split, fps, source
-            )
-    return name
+
+class TransformsJsonImporter(Importer):
+    """One clip (wild-video) or capture (studio) from a transforms.json folder or a video, with SMPL-X files.
+
+    ``source`` is a folder holding ``transforms.json`` and the images, or a video file; the group name
+    defaults to the source's name (its stem for a video)."""
+
+    Config: ClassVar[type[TransformsJsonConfig]] = TransformsJsonConfig
+    test_config: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, config: TransformsJsonConfig, **context: Any) -> None:
+        super().__init__(config)
+        self.config: TransformsJsonConfig = config
+
+    def import_into(self, source: str | Path, store: str) -> list[str]:
+        cfg = self.config
+        source = Path(source)
+        is_video = source.suffix.lower() in VIDEO_SUFFIXES
+        folder = source.parent if is_video else source
+        meta_path = Path(cfg.transforms) if cfg.transforms else folder / "transforms.json"
+        if not meta_path.is_file():
+            raise FileNotFoundError(f"no transforms.json at {meta_path}")
+        meta = json.loads(meta_path.read_text())
+        frames = meta.get("frames")
+        if not frames:
+            raise ValueError(f"{meta_path}: no 'frames'")
+        params_dir = Path(cfg.smplx_dir) if cfg.smplx_dir else meta_path.parent / "smplx"
+        name = cfg.group or source.stem
+        images = _video_frames(source) if is_video else (_load_image(meta_path.parent, f) for f in frames)
+        args = (meta_path, params_dir, name, cfg.identity, cfg.split, cfg.fps, source)
+        with StoreWriter(store, cfg.layout, **cfg.writer_options()) as writer:
+            if cfg.layout == "studio":
+                _write_studio(writer, meta, frames, list(images), *args)
+            else:
+                _write_wild(writer, meta, frames, images, *args)
+        return [name]
 
 
 def _write_wild(
