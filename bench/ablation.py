@@ -25,7 +25,16 @@ import json
 import time
 from pathlib import Path
 
-from heldout import STORES, cell, heldout, lpips, stage_models, train_command, untrained_model
+from heldout import (
+    STORES,
+    cell,
+    check_held_out_stores,
+    heldout,
+    lpips,
+    stage_models,
+    train_command,
+    untrained_model,
+)
 from machine import LoadSampler, machine_line, run_measured, tail
 
 from lca.config import resolve_pipeline
@@ -93,19 +102,23 @@ def main() -> None:
         timings[pipeline] = f"{schedule}; {measured.wall:.0f} s wall, {load.summary()}"
         print(f"  {timings[pipeline]}", flush=True)
 
+    records = {p: check_held_out_stores(out / p, args.split, allow_seen=False) for p in PIPELINES}
     lpips_model, note = lpips()
     base = resolve_pipeline(PIPELINES[-1])
-    rows = [("untrained (same seed)", "0 steps", untrained_model(base))]
-    rows += [(p, timings[p], stage_models(out / p)[-1][1]) for p in PIPELINES]
+    rows = [("untrained (same seed)", "0 steps", untrained_model(base), None)]
+    rows += [(p, timings[p], stage_models(out / p)[-1][1], records[p]) for p in PIPELINES]
     metric_names = ["psnr", "ssim"] + (["lpips"] if lpips_model is not None else [])
     with LoadSampler() as load:
         results = [
             (
                 label,
                 budget,
-                {key: heldout(model, store, args.split, lpips_model) for key, store in STORES.items()},
+                {
+                    key: heldout(model, store, args.split, lpips_model, None, seen)
+                    for key, store in STORES.items()
+                },
             )
-            for label, budget, model in rows
+            for label, budget, model, seen in rows
         ]
     print(f"\nablation at --steps-scale {scale:g}, {args.split} split; evaluation {load.summary()}; {note}")
     print(LEGEND)

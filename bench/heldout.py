@@ -58,16 +58,38 @@ def heldout(
     split: str = "test",
     lpips_model: Any | None = None,
     predictor: Any | None = None,
+    seen_records: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """``evaluate_store``'s per-category summary (``identity``, ``views``, ``expressions``: full and face
-    PSNR/SSIM/LPIPS means) of ``model`` on ``split`` of ``store``, with the model's own data settings;
-    ``predictor`` replaces the model's renders (the :data:`REFERENCES`); ``model`` then only gives the
-    config."""
+    PSNR/SSIM/LPIPS means and their 95% intervals over people) of ``model`` on ``split`` of ``store``, with
+    the model's own data settings; ``predictor`` replaces the model's renders (the :data:`REFERENCES`);
+    ``model`` then only gives the config. ``seen_records`` (a run's ``seen.json``) marks the people it
+    trained on in ``summary["seen_in_training"]``; :func:`check_held_out_stores` refuses them first."""
     from lca.evaluate import ModelPredictor, evaluate_store
 
     predictor = predictor or ModelPredictor(model)
-    result = evaluate_store(model.config, store, split, predictor, lpips_model=lpips_model)
-    return result["categories"]
+    result = evaluate_store(
+        model.config, store, split, predictor, lpips_model=lpips_model, seen_records=seen_records,
+        allow_seen=True,
+    )  # fmt: skip
+    return {**result["categories"], "seen_in_training": result["seen_in_training"]}
+
+
+def check_held_out_stores(run_dir: Path, split: str, allow_seen: bool) -> dict[str, Any] | None:
+    """The run's record of whom it trained on, after checking that none of :data:`STORES`' ``split`` people
+    is among them (:class:`lca.errors.SeenInTrainingError` otherwise, unless ``allow_seen``)."""
+    from lca.data.locations import resolve_store_url
+    from lca.data.reader import StoreReader
+    from lca.train.seen import check_held_out, load_records
+
+    records = load_records(run_dir)
+    if records is None:
+        print(f"warning: {run_dir} has no seen.json: cannot check that the evaluated people were held out")
+        return None
+    for store in STORES.values():
+        identities = StoreReader(resolve_store_url(store)).identities(split).values()
+        check_held_out(records, identities, where=f"{store} split '{split}'", allow_seen=allow_seen)
+    return records
 
 
 def _true_silhouette(batch: Any, colour: torch.Tensor) -> torch.Tensor:
@@ -97,6 +119,13 @@ REFERENCES = {
 
 
 def cell(summary: dict[str, Any], category: str, region: str, metric: str, digits: int) -> str:
-    """One formatted metric of a :func:`heldout` summary (``n/a`` where absent)."""
-    value = summary.get(category, {}).get(region, {}).get(metric)
-    return "n/a" if value is None else f"{value:.{digits}f}"
+    """One formatted metric of a :func:`heldout` summary with its 95% interval over people
+    (``24.31 [23.80, 24.77]``; ``n/a`` where absent)."""
+    entry = summary.get(category, {})
+    value = entry.get(region, {}).get(metric)
+    if value is None:
+        return "n/a"
+    interval = entry.get("interval", {}).get(region, {}).get(metric)
+    if interval is None:
+        return f"{value:.{digits}f}"
+    return f"{value:.{digits}f} [{interval[0]:.{digits}f}, {interval[1]:.{digits}f}]"

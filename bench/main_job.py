@@ -19,13 +19,25 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
-from heldout import REFERENCES, STORES, cell, heldout, lpips, stage_models, train_command, untrained_model
+from heldout import (
+    REFERENCES,
+    STORES,
+    cell,
+    check_held_out_stores,
+    heldout,
+    lpips,
+    stage_models,
+    train_command,
+    untrained_model,
+)
 from machine import LoadSampler, machine_line, run_measured, tail
 
 from lca.config import resolve_pipeline
+from lca.errors import LcaError
 
 
 def main() -> None:
@@ -43,6 +55,11 @@ def main() -> None:
     parser.add_argument("--split", default="test", help="store split to evaluate (default: test)")
     parser.add_argument(
         "--quick", action="store_true", help="smoke run: 4 steps per stage (numbers meaningless)"
+    )
+    parser.add_argument(
+        "--allow-seen",
+        action="store_true",
+        help="evaluate even if the run trained on some of the evaluated people (rows are then marked)",
     )
     args = parser.parse_args()
 
@@ -81,15 +98,26 @@ def main() -> None:
         run_dir = args.eval_only
         config = resolve_pipeline(run_dir / "config.yaml")
 
+    try:
+        records = check_held_out_stores(run_dir, args.split, args.allow_seen)
+    except LcaError as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(error.exit_code) from None
     lpips_model, note = lpips()
-    models = [("untrained (same seed)", untrained_model(config))]
-    models += [(f"after {name}", model) for name, model in stage_models(run_dir)]
+    models = [("untrained (same seed)", untrained_model(config), None)]
+    models += [(f"after {name}", model, records) for name, model in stage_models(run_dir)]
     metric_names = ["psnr", "ssim"] + (["lpips"] if lpips_model is not None else [])
     with LoadSampler() as load:
         began = time.perf_counter()
         results = [
-            (label, {key: heldout(model, store, args.split, lpips_model) for key, store in STORES.items()})
-            for label, model in models
+            (
+                label,
+                {
+                    key: heldout(model, store, args.split, lpips_model, None, seen)
+                    for key, store in STORES.items()
+                },
+            )
+            for label, model, seen in models
         ]
         base_model = models[0][1]
         results += [
@@ -103,9 +131,11 @@ def main() -> None:
             for label, predictor in REFERENCES.items()
         ]
         seconds = time.perf_counter() - began
+    people = {key: results[0][1][key]["identity"]["people"] for key in STORES}
     print(
-        f"\nheld-out identities ({args.split} split, all targets, full frame); "
-        f"eval {seconds:.0f} s, {load.summary()}"
+        f"\nheld-out identities ({args.split} split, all targets, full frame; "
+        f"{', '.join(f'{key} {people[key]} people' for key in STORES)}); means with 95% intervals from a "
+        f"bootstrap over people; eval {seconds:.0f} s, {load.summary()}"
     )
     print(f"{note}")
     columns = [f"{key} {m.upper()}" for key in STORES for m in metric_names]
@@ -122,7 +152,9 @@ def main() -> None:
             f"{summary[key]['identity']['full']['psnr'] - base[key]['identity']['full']['psnr']:+.2f} dB"
             for key in STORES
         ]
-        print(f"| {label} | {' | '.join(cells)} | {' | '.join(deltas)} |")
+        seen = sum(len(summary[key].get("seen_in_training") or {}) for key in STORES)
+        mark = f" (SEEN IN TRAINING: {seen} people)" if seen else ""
+        print(f"| {label}{mark} | {' | '.join(cells)} | {' | '.join(deltas)} |")
     print(f"\nrun folder: {run_dir}")
 
 

@@ -24,6 +24,7 @@ from lca.config import PipelineConfig, StageConfig
 from lca.contracts.model import ModelFactory
 from lca.contracts.sample import Batch, collate
 from lca.data.locations import resolve_store_url
+from lca.data.reader import StoreReader
 from lca.metrics import pixel_box
 from lca.model.avatar import AvatarModel, build_model
 from lca.registry import Registry, default_registry
@@ -146,15 +147,36 @@ def store_of(config: PipelineConfig, data: str) -> str:
     return resolve_store_url(config.data[data].config.path)
 
 
+def training_records(config: PipelineConfig) -> dict[str, dict[str, Any]]:
+    """What :func:`train_small` (and `lca train`) trains ``config`` on, in the form of a run's ``seen.json``:
+    ``{stage: {"identities": [...]}}``, the train split of each stage's data member."""
+    records: dict[str, dict[str, Any]] = {}
+    for stage in config.schedule:
+        reader = StoreReader(store_of(config, stage.data))
+        records[stage.name] = {"identities": sorted(set(reader.identities("train").values()))}
+    return records
+
+
 def heldout_psnr(
-    model: AvatarModel, config: PipelineConfig, data: str, split: str = "test"
+    model: AvatarModel, config: PipelineConfig, data: str, split: str = "test", *, allow_seen: bool = False
 ) -> dict[str, float]:
     """Mean PSNR (dB) of driven renders on ``split`` of the ``data`` store, ``lca eval``'s protocol: every
-    non-reference view of each person. Keys ``psnr`` (whole image) and ``face_psnr`` (face box crops)."""
+    non-reference view of each person. Keys ``psnr`` (whole image) and ``face_psnr`` (face box crops).
+
+    ``model`` is taken to be trained on ``config``'s schedule (as :func:`train_small` does): evaluating people
+    of its training splits raises :class:`~lca.errors.SeenInTrainingError` unless ``allow_seen`` (e.g. to
+    show how the model does on the people it saw, as the drivers notebook does, labelled so)."""
     from lca.evaluate import ModelPredictor, evaluate_store
 
-    summary = evaluate_store(config, store_of(config, data), split, ModelPredictor(model))["categories"]
-    numbers = summary["identity"]
+    result = evaluate_store(
+        config,
+        store_of(config, data),
+        split,
+        ModelPredictor(model),
+        seen_records=training_records(config),
+        allow_seen=allow_seen,
+    )
+    numbers = result["categories"]["identity"]
     return {"psnr": float(numbers["full"]["psnr"]), "face_psnr": float(numbers["face"]["psnr"] or np.nan)}
 
 

@@ -176,6 +176,20 @@ class TrainingError(LcaError):
     """Training cannot go on (too many non-finite steps in a row, nothing to resume, ...)."""
 
 
+class SeenInTrainingError(LcaError):
+    """An evaluation of people the run trained on, without the flag that allows it."""
+
+    def __init__(self, where: str, seen: dict[str, list[str]]) -> None:
+        names = sorted(seen)
+        shown = ", ".join(f"{name} (stage {', '.join(seen[name])})" for name in names[:12])
+        more = f" and {len(names) - 12} more" if len(names) > 12 else ""
+        super().__init__(
+            f"{where}: {len(names)} of the evaluated people were in the run's training data: {shown}{more}. "
+            "Their numbers would not be held out. Evaluate another split or store, or pass --allow-seen to "
+            "evaluate them anyway (the results are then marked as seen in training)."
+        )
+
+
 class TrainingInterrupted(LcaError):
     """SIGINT/SIGTERM stopped training after a checkpoint was written; ``--resume`` continues it."""
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -41,7 +41,9 @@ from lca.data.crop import full_square
 from lca.data.reader import GroupMeta
 from lca.data.store_dataset import ViewChoice, largest_face
 from lca.errors import LcaError
+from lca.intervals import by_person, people_interval
 from lca.metrics import image_metrics
+from lca.train.seen import check_held_out
 
 EXPRESSION_SHARE = 0.25
 """Share of a group's non-reference frames counted as held-out expressions."""
@@ -176,13 +178,24 @@ def evaluate_store(
     chunk: int = 4,
     groups: list[str] | None = None,
     progress: Callable[[int], None] | None = None,
+    seen_records: Mapping[str, Mapping[str, Any]] | None = None,
+    allow_seen: bool = False,
 ) -> dict[str, Any]:
     """Evaluate ``predictor`` on the groups of ``split`` of ``store``; returns what ``metrics.json`` holds.
-    ``store`` may be ``synthetic://LAYOUT`` (resolved by :func:`store_dataset`; the result keeps the URL)."""
+    ``store`` may be ``synthetic://LAYOUT`` (resolved by :func:`store_dataset`; the result keeps the URL).
+
+    ``seen_records`` is the training run's record of whom it saw (:func:`lca.train.seen.load_records`):
+    evaluating any of those people raises :class:`~lca.errors.SeenInTrainingError` before anything is
+    computed, unless ``allow_seen``; then the result lists them under ``seen_in_training`` and marks
+    their images. Means come with a 95% interval from a bootstrap over people (:mod:`lca.intervals`)."""
     dataset = store_dataset(config, store)
     names = groups if groups is not None else dataset.reader.group_names(split)
     if not names:
         raise LcaError(f"{store} has no group in split '{split}' (groups: {dataset.groups[:12]}).")
+    identities = {name: dataset.meta(name).identity for name in names}
+    seen = check_held_out(
+        seen_records, identities.values(), where=f"{store} split '{split}'", allow_seen=allow_seen
+    )
     size = dataset.config.image_size
     records: list[dict[str, Any]] = []
     for name in names:
@@ -207,7 +220,14 @@ def evaluate_store(
                 crop_size=FACE_CROP,
             )
             for i, (t, c) in enumerate(targets):
-                record = {"group": name, "frame": t, "camera": c, "categories": plan.categories[start + i]}
+                record = {
+                    "group": name,
+                    "identity": identities[name],
+                    "seen_in_training": identities[name] in seen,
+                    "frame": t,
+                    "camera": c,
+                    "categories": plan.categories[start + i],
+                }
                 record.update({k: _value(v[i]) for k, v in whole.items()})
                 record.update({f"face_{k}": _value(v[i]) for k, v in face.items()})
                 records.append(record)
@@ -218,16 +238,24 @@ def evaluate_store(
         chosen = [r for r in records if category in r["categories"]]
         if not chosen:
             continue
+        metrics = [m for m in METRICS if m in chosen[0]]
         summary[category] = {
             "count": len(chosen),
-            "full": {m: _mean([r[m] for r in chosen]) for m in METRICS if m in chosen[0]},
-            "face": {m: _mean([r[f"face_{m}"] for r in chosen]) for m in METRICS if m in chosen[0]},
+            "people": len({r["identity"] for r in chosen}),
+            "full": {m: _mean([r[m] for r in chosen]) for m in metrics},
+            "face": {m: _mean([r[f"face_{m}"] for r in chosen]) for m in metrics},
+            "interval": {
+                "full": {m: people_interval(by_person(chosen, m)) for m in metrics},
+                "face": {m: people_interval(by_person(chosen, f"face_{m}")) for m in metrics},
+            },
             "face_count": sum(r["face_psnr"] is not None for r in chosen),
         }
     return {
         "store": store,
         "split": split,
         "groups": names,
+        "identities": identities,
+        "seen_in_training": seen,
         "image_size": size,
         "face_crop": FACE_CROP,
         "lpips": {"computed": lpips_model is not None, "note": lpips_note},
@@ -237,25 +265,45 @@ def evaluate_store(
 
 
 def markdown_table(result: dict[str, Any]) -> str:
-    """The summary of :func:`evaluate_store` as a markdown table (plus the LPIPS note)."""
+    """The summary of :func:`evaluate_store` as a markdown table: each mean with its 95% interval over
+    people (``24.31 [23.80, 24.77]``), the LPIPS note, and a warning naming any people seen in training."""
 
-    def cell(value: float | None, digits: int) -> str:
-        return "n/a" if value is None else f"{value:.{digits}f}"
+    def cell(value: float | None, interval: list[float] | tuple[float, float] | None, digits: int) -> str:
+        if value is None:
+            return "n/a"
+        if interval is None:
+            return f"{value:.{digits}f}"
+        return f"{value:.{digits}f} [{interval[0]:.{digits}f}, {interval[1]:.{digits}f}]"
 
+    seen = result.get("seen_in_training") or {}
+    people = len(set(result.get("identities", {}).values())) or len(result["groups"])
     lines = [
         f"Evaluation of `{result.get('checkpoint', '')}` on `{result['store']}` split `{result['split']}` "
-        f"({len(result['groups'])} groups, {result['image_size']} px).",
+        f"({len(result['groups'])} groups, {people} people, {result['image_size']} px). Means over images "
+        "with 95% intervals from a bootstrap over people.",
         "",
-        "| held out | region | images | PSNR (dB) | SSIM | LPIPS |",
+    ]
+    if seen:
+        lines += [
+            f"**Seen in training: {len(seen)} of these {people} people were in the run's training data "
+            f"({', '.join(sorted(seen)[:8])}{' ...' if len(seen) > 8 else ''}); these are not held-out "
+            "numbers.**",
+            "",
+        ]
+    held = "held out" if not seen else "seen in training"
+    lines += [
+        f"| {held} | region | images | PSNR (dB) | SSIM | LPIPS |",
         "|---|---|---:|---:|---:|---:|",
     ]
     for category, entry in result["categories"].items():
+        intervals = entry.get("interval", {})
         for region in ("full", "face"):
-            values = entry[region]
+            values, spans = entry[region], intervals.get(region, {})
             count = entry["count"] if region == "full" else entry["face_count"]
             lines.append(
-                f"| {category} | {region} | {count} | {cell(values.get('psnr'), 2)} | "
-                f"{cell(values.get('ssim'), 4)} | {cell(values.get('lpips'), 4)} |"
+                f"| {category} | {region} | {count} | {cell(values.get('psnr'), spans.get('psnr'), 2)} | "
+                f"{cell(values.get('ssim'), spans.get('ssim'), 4)} | "
+                f"{cell(values.get('lpips'), spans.get('lpips'), 4)} |"
             )
     lines += ["", result["lpips"]["note"].splitlines()[0] if result["lpips"]["note"] else ""]
     return "\n".join(lines).rstrip() + "\n"

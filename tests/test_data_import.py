@@ -64,6 +64,21 @@ def _make_folder(root: Path, studio: bool) -> tuple[list[np.ndarray], list[np.nd
     return images, positions
 
 
+def test_imported_splits_follow_the_subject_id_unless_given(tmp_path: Path) -> None:
+    """By default a subject's split is the stable hash rule of its id (re-importing more subjects never
+    moves one); an explicit split (a dataset's official list) wins."""
+    from lca.splits import subject_split
+
+    _make_folder(tmp_path / "clip", studio=False)
+    for identity in ("ann", "bob", "subject-0007"):
+        store = str(tmp_path / f"{identity}.zarr")
+        name = _import(tmp_path / "clip", store, layout="wild-video", identity=identity)
+        assert StoreReader(store).attrs(name)["split"] == subject_split(identity)
+    store = str(tmp_path / "given.zarr")
+    name = _import(tmp_path / "clip", store, layout="wild-video", identity="ann", split="test")
+    assert StoreReader(store).attrs(name)["split"] == "test"
+
+
 def test_import_wild_video(tmp_path: Path) -> None:
     images, positions = _make_folder(tmp_path / "clip", studio=False)
     store = str(tmp_path / "w.zarr")
@@ -173,13 +188,14 @@ _PLUGIN_FILES = {
 
             def import_into(self, source, store):
                 cfg, name = self.config, self.config.group or Path(source).stem
+                identity = cfg.identity or name
                 with np.load(source) as data:
                     images, viewmats, Ks = data["images"], data["viewmats"], data["Ks"]
                     betas = data["betas"]
                 frames, height, width = images.shape[:3]
                 with StoreWriter(store, "wild-video", **cfg.writer_options()) as writer:
                     clip = writer.add_clip(
-                        name, identity=cfg.identity or name, split=cfg.split, num_frames=frames,
+                        name, identity=identity, split=cfg.split_for(identity), num_frames=frames,
                         height=height, width=width, fps=cfg.fps, source=f"npz:{source}",
                         num_betas=betas.shape[0], num_expression=10, with_gaze=False,
                     )

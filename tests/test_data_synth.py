@@ -16,7 +16,7 @@ from lca.contracts.template import TemplateParams
 from lca.data.schema import SMPLX_POSE_DIMS, register_image_codecs
 from lca.data.synth import synthesize
 from lca.data.synth.config import SynthConfig
-from lca.data.synth.generate import _rng, build_toolkit, split_of
+from lca.data.synth.generate import _rng, build_toolkit
 from lca.data.synth.identity import make_identity
 from lca.data.synth.motion import make_motion
 from lca.data.synth.regions import HEAD, JAW
@@ -56,11 +56,11 @@ def _arrays(path: Path) -> dict[str, np.ndarray]:
 def test_cli_list_shows_groups_by_split(stores: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["data", "list", str(stores["studio"])]) == 0
     rows = [line.split() for line in capsys.readouterr().out.splitlines()[2:]]
-    assert [(row[0], row[2], row[4]) for row in rows] == [
-        ("capture-0000", "train", "2"),
-        ("capture-0001", "val", "2"),
+    assert [(row[0], row[1], row[2], row[4]) for row in rows] == [
+        ("capture-0000", "studio-s0-0000", "train", "2"),
+        ("capture-0001", "studio-s0-0001", "train", "2"),
     ]
-    assert main(["data", "list", str(stores["studio"]), "--split", "val"]) == 0
+    assert main(["data", "list", str(stores["studio"]), "--split", "test"]) == 0
     assert "capture-0000" not in capsys.readouterr().out
 
 
@@ -119,10 +119,23 @@ def test_round_trip_dataset_plugin_equals_plain_zarr(stores: dict[str, Path], la
     assert root[sample.group].attrs["split"] == "train"
 
 
-def test_splits_are_by_identity() -> None:
-    assert [split_of(i, 2) for i in range(2)] == ["train", "val"]
-    splits = [split_of(i, 20) for i in range(20)]
-    assert splits.count("val") == 2 and splits.count("test") == 2 and splits[:16] == ["train"] * 16
+def test_splits_are_by_identity_and_never_move_when_a_store_grows(tmp_path: Path) -> None:
+    """A store of 20 and one of 40 people (same seed): every person of the small store is the same person,
+    with the same split, in the big one; the first twenty's test people are the big store's test people."""
+    splits = {}
+    for count in (20, 40):
+        out = tmp_path / str(count)
+        args = ["data", "synth", "--layout", "wild-video", "--out", str(out), "--identities", str(count)]
+        assert main([*args, "--frames", "1", "--resolution", "16", "--seed", "3", "--no-progress"]) == 0
+        root = zarr.open_group(str(out / "wild-video.zarr"), mode="r")
+        splits[count] = {
+            name: (root[name].attrs["identity"], root[name].attrs["split"]) for name in root.group_keys()
+        }
+    small, big = splits[20], splits[40]
+    assert {name: big[name] for name in small} == small
+    assert sum(split == "test" for _, split in big.values()) == 13  # index % 3 == 2 for 40 people
+    assert {split for _, split in small.values()} == {"train", "val", "test"}
+    assert small["clip-0002"] == ("wild-s3-0002", "test")
 
 
 def _person(layout: str, seed: int = 0):

@@ -195,6 +195,9 @@ def test_build_refuses_a_config_outside_the_kinds_config_base() -> None:
         def __len__(self) -> int:
             return 0
 
+        def provenance(self):  # pragma: no cover - never built
+            raise NotImplementedError
+
         def make_sample(self, index, rng):  # pragma: no cover - never built
             raise NotImplementedError
 

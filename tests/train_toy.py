@@ -20,7 +20,7 @@ from torch import nn
 
 from lca.component import ComponentConfig
 from lca.config import PipelineConfig, resolve_raw
-from lca.contracts.dataset import Dataset, DatasetConfig
+from lca.contracts.dataset import Dataset, DatasetConfig, Provenance
 from lca.contracts.model import ModelOutput
 from lca.contracts.sample import Driving, Sample, Views
 from lca.registry import KINDS, Registry, build_registry
@@ -67,6 +67,10 @@ class ToyDataset(Dataset):
 
     def __len__(self) -> int:
         return self.config.length
+
+    def provenance(self) -> Provenance:
+        identities = tuple(f"id{i}" for i in range(self.config.length))
+        return Provenance("memory://toy", "toy", "toy", self.config.split, identities)
 
     def _views(self, rng: np.random.Generator, count: int) -> Views:
         s = self.config.size

@@ -133,7 +133,9 @@ def import_(
         None, "--smplx-dir", help="transforms-json: per-frame SMPL-X files (default: <transforms dir>/smplx)."
     ),
     identity: str = typer.Option(None, "--identity", help="Identity id (default: the group name)."),
-    split: str = typer.Option(None, "--split", help="train, val or test (default train)."),
+    split: str = typer.Option(
+        None, "--split", help="train, val or test (default: auto, a stable rule of the identity; see docs)."
+    ),
     group: str = typer.Option(None, "--group", help="Group name (default: the source's name)."),
     fps: float = typer.Option(None, "--fps", help="transforms-json: frame rate (default 30)."),
     codec: Codec = typer.Option(None, "--codec", help="Image codec (default zstd)."),

@@ -19,17 +19,30 @@ def eval_(
     out: Path = typer.Option(None, "--out", help="Output folder (default: <run>/eval/<store name>-<split>)."),
     ema: bool = typer.Option(False, "--ema", help="Use the checkpoint's EMA weights."),
     device: str = typer.Option("cpu", "--device", help="torch device, e.g. cuda."),
+    allow_seen: bool = typer.Option(
+        False, "--allow-seen", help="Evaluate people the run trained on too (results marked as seen)."
+    ),
 ) -> None:
-    """Evaluate held-out identities, views and expressions; writes metrics.json and metrics.md."""
+    """Evaluate held-out identities, views and expressions; writes metrics.json and metrics.md.
+
+    People the run trained on (its seen.json) are refused unless --allow-seen."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from lca.avatars.create import load_model
     from lca.errors import LcaError
     from lca.evaluate import ModelPredictor, evaluate_store, lpips_or_note, markdown_table, write_results
+    from lca.train.seen import load_records
 
     if split not in ("train", "val", "test"):
         raise LcaError(f"--split must be train, val or test; got '{split}'.")
     model, found = load_model(checkpoint, ema=ema, device=device)
+    run = found.path.parents[2] if found.path.parent.parent.name == "checkpoints" else found.path
+    records = load_records(run)
+    if records is None:
+        err_console.print(
+            f"[yellow]{escape(str(run))} has no seen.json (a run of an older toolkit?): cannot check that "
+            "the evaluated people were held out.[/]"
+        )
     lpips_model, note = lpips_or_note()
     if lpips_model is None:
         err_console.print(f"[yellow]{escape(note)}[/]")
@@ -38,11 +51,10 @@ def eval_(
         task = bar.add_task("eval", total=None)
         result = evaluate_store(
             model.config, store, split, ModelPredictor(model), lpips_model=lpips_model, lpips_note=note,
-            progress=lambda n: bar.advance(task, n),
+            progress=lambda n: bar.advance(task, n), seen_records=records, allow_seen=allow_seen,
         )  # fmt: skip
     result = {"checkpoint": str(found.path), "pipeline": model.config.name, **result}
     if out is None:
-        run = found.path.parents[2] if found.path.parent.parent.name == "checkpoints" else found.path
         name = store.rstrip("/").split("/")[-1].removesuffix(".zarr") or "store"
         out = run / "eval" / f"{name}-{split}"
     json_path, md_path = write_results(out, result)

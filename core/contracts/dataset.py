@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -73,6 +74,23 @@ class DatasetConfig(ComponentConfig):
     """With on_error=skip, how many following indices to try before raising."""
 
 
+@dataclass(frozen=True)
+class Provenance:
+    """Where a dataset's samples come from, as a training run records it (``seen.json``) so that evaluation
+    can refuse people the model trained on (docs/evaluation.md, "Held out means held out")."""
+
+    store: str
+    """The store's concrete location."""
+    layout: str
+    """Its layout (``wild-video``, ``studio``, or a plugin's)."""
+    fingerprint: str
+    """A hash of the store's group list (names, identities, splits)."""
+    split: str
+    """The split the dataset reads."""
+    identities: tuple[str, ...]
+    """Every identity of that split, sorted: the people a model trained on it has seen."""
+
+
 class Dataset(TorchDataset, ABC):
     """Base of dataset components: the error policy and the per-index random generator live here."""
 
@@ -106,6 +124,10 @@ class Dataset(TorchDataset, ABC):
 
     @abstractmethod
     def __len__(self) -> int: ...
+
+    @abstractmethod
+    def provenance(self) -> Provenance:
+        """The store, split and identities this dataset draws from (recorded by every training run)."""
 
     @abstractmethod
     def make_sample(self, index: int, rng: np.random.Generator) -> Sample:

@@ -25,6 +25,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from lca.component import ComponentConfig
+from lca.splits import subject_split
 
 
 class ImporterConfig(ComponentConfig):
@@ -34,8 +35,10 @@ class ImporterConfig(ComponentConfig):
     """Layout of the new store: monocular clips (wild-video) or calibrated multi-view captures (studio)."""
     identity: str | None = None
     """Identity id of the imported person (default: the group name)."""
-    split: Literal["train", "val", "test"] = "train"
-    """Split the imported groups belong to."""
+    split: Literal["auto", "train", "val", "test"] = "auto"
+    """Split of the imported groups. ``auto`` (the default) derives it from the identity alone
+    (:func:`lca.splits.subject_split`: a hash of the id), so re-importing more subjects never moves one into
+    another split; give an explicit split to follow a dataset's official split list."""
     group: str | None = None
     """Group name (default: chosen by the importer, usually the source's name)."""
     codec: Literal["zstd", "jpeg", "webp"] = "zstd"
@@ -44,6 +47,10 @@ class ImporterConfig(ComponentConfig):
     """JPEG/WebP quality (ignored by zstd)."""
     overwrite: bool = False
     """Replace an existing store at the destination instead of failing."""
+
+    def split_for(self, identity: str) -> str:
+        """The split of the groups of ``identity``: the explicit one, or the stable rule of ``auto``."""
+        return subject_split(identity) if self.split == "auto" else self.split
 
     def writer_options(self) -> dict[str, Any]:
         """The keyword arguments of ``StoreWriter(store, layout, ...)`` that this config sets."""

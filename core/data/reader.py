@@ -11,6 +11,8 @@ each worker opens the store lazily on its first read.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -112,6 +114,18 @@ class StoreReader:
     def group_names(self, split: str | None = None) -> list[str]:
         """Group names, sorted, optionally only those whose ``split`` attribute matches."""
         return [n for n, a in self._group_attrs.items() if split is None or a.get("split") == split]
+
+    def identities(self, split: str | None = None) -> dict[str, str]:
+        """``{group: identity}`` of the groups of ``split`` (all when None), from the attributes only."""
+        return {n: str(self._group_attrs[n].get("identity", n)) for n in self.group_names(split)}
+
+    def fingerprint(self) -> str:
+        """sha256 of the store's group list (each group's name, identity and split): two stores with the same
+        fingerprint hold the same people in the same splits."""
+        rows = [
+            (n, str(a.get("identity", n)), str(a.get("split"))) for n, a in sorted(self._group_attrs.items())
+        ]
+        return hashlib.sha256(json.dumps(rows).encode("utf-8")).hexdigest()
 
     def attrs(self, group: str) -> dict[str, Any]:
         """A group's attributes (from the consolidated metadata; no read)."""

@@ -29,12 +29,12 @@ import numpy as np
 import zarr
 
 from lca.errors import Problem, SchemaError
+from lca.splits import SPLITS
 
 SCHEMA_VERSION = 1
 """Version written by this toolkit; stores with a higher version are refused (written by a newer one)."""
 
 LAYOUTS = ("wild-video", "studio")
-SPLITS = ("train", "val", "test")
 CODECS = ("zstd", "jpeg", "webp")
 ZARR_FORMAT = {"zstd": 3, "jpeg": 2, "webp": 2}
 """Zarr format per image codec (see the module docstring for why the lossy codecs need v2)."""

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from lca.contracts.dataset import Dataset, DatasetConfig
+from lca.contracts.dataset import Dataset, DatasetConfig, Provenance
 from lca.contracts.sample import Driving, Sample, Views
 from lca.data.crop import crop_intrinsics, crop_resize, full_square, square_around
 from lca.data.reader import GroupMeta, StoreReader
@@ -53,6 +53,16 @@ class StoreDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.groups) * self.config.samples_per_group
+
+    def provenance(self) -> Provenance:
+        identities = self.reader.identities(self.config.split)
+        return Provenance(
+            store=self.reader.url,
+            layout=self.reader.layout,
+            fingerprint=self.reader.fingerprint(),
+            split=self.config.split,
+            identities=tuple(sorted(set(identities.values()))),
+        )
 
     def num_references(self, rng: np.random.Generator) -> int:
         """K for one sample: fixed, or drawn in [min_references, num_references]."""

@@ -29,11 +29,11 @@ from lca.data.schema import (
     SCHEMA_VERSION,
     SMPLX_GROUP,
     SMPLX_POSE_DIMS,
-    SPLITS,
     ZARR_FORMAT,
     register_image_codecs,
 )
 from lca.errors import Problem, StoreError
+from lca.splits import SPLITS
 
 
 def _image_compressor(codec: str, quality: int) -> Any:

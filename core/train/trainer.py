@@ -31,6 +31,7 @@ from lca.threads import torch_threads
 from lca.train import checkpoint as ckpt
 from lca.train.callbacks import Checkpointer, Ema, PreviewWriter, ProgressBar, ScalarLogger, TrainingCallback
 from lca.train.run_meta import run_meta
+from lca.train.seen import record_stage
 from lca.train.signals import StopRequest
 from lca.train.stage import StageLoop, StepResult
 
@@ -233,6 +234,8 @@ class Trainer:
             callbacks=[*callbacks, _Record(result)],
             stop=stop,
         )
+        if self.main:  # whom this stage trains on, before it does (evaluation refuses these people)
+            record_stage(self.run_dir, stage.name, stage.data, loop.dataset.provenance())
         began = time.perf_counter()
         loop.run()
         result.steps = loop.step_count

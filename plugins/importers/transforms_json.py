@@ -77,7 +77,8 @@ class TransformsJsonImporter(Importer):
         params_dir = Path(cfg.smplx_dir) if cfg.smplx_dir else meta_path.parent / "smplx"
         name = cfg.group or source.stem
         images = _video_frames(source) if is_video else (_load_image(meta_path.parent, f) for f in frames)
-        args = (meta_path, params_dir, name, cfg.identity, cfg.split, cfg.fps, source)
+        identity = cfg.identity or name
+        args = (meta_path, params_dir, name, identity, cfg.split_for(identity), cfg.fps, source)
         with StoreWriter(store, cfg.layout, **cfg.writer_options()) as writer:
             if cfg.layout == "studio":
                 _write_studio(writer, meta, frames, list(images), *args)
@@ -94,7 +95,7 @@ def _write_wild(
     meta_path: Path,
     params_dir: Path,
     name: str,
-    identity: str | None,
+    identity: str,
     split: str,
     fps: float,
     source: Path,
@@ -105,7 +106,7 @@ def _write_wild(
         if clip is None:
             clip = writer.add_clip(
                 name,
-                identity=identity or name,
+                identity=identity,
                 split=split,
                 num_frames=len(frames),
                 height=rgb.shape[0],
@@ -136,7 +137,7 @@ def _write_studio(
     meta_path: Path,
     params_dir: Path,
     name: str,
-    identity: str | None,
+    identity: str,
     split: str,
     fps: float,
     source: Path,
@@ -158,7 +159,7 @@ def _write_studio(
     params0 = _load_params(params_dir, steps[0], meta_path, first[0])
     capture = writer.add_capture(
         name,
-        identity=identity or name,
+        identity=identity,
         split=split,
         num_frames=len(steps),
         height=height,

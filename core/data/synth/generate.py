@@ -3,8 +3,8 @@ default pair that ``lca train`` and the tests use.
 
 Determinism: every random draw comes from ``numpy.random.default_rng([seed, layout, identity, purpose])``,
 so a person, their motion and their camera depend only on the seed and their index (not on how many
-people are generated). Splits are by identity: the last ``round(0.1 n)`` people (at least one when
-n >= 3) are ``test``, the ones before them ``val`` (at least one when n >= 2), the rest ``train``.
+people are generated). Splits are by identity and by index alone (:func:`lca.splits.synthetic_split`: every
+third person is ``test``), so a person is in the same split in a store of any size made with the same seed.
 """
 
 from __future__ import annotations
@@ -27,20 +27,12 @@ from lca.data.synth.render import Rendered, render_clip
 from lca.data.synth.scene import clutter, degrade, pan, studio_cameras, wild_cameras
 from lca.data.writer import StoreWriter
 from lca.paths import cache_dir as default_cache_dir
+from lca.splits import synthetic_split
 from lca.threads import torch_threads
 
 _LAYOUT_CODE = {"wild-video": 1, "studio": 2}
 _IDENTITY, _MOTION, _CAMERA, _LOOK = 0, 1, 2, 3
 SOURCE = f"lca synthetic people v{GENERATOR_VERSION}"
-
-
-def split_of(index: int, count: int) -> str:
-    """The split of identity ``index`` among ``count`` (see the module docstring)."""
-    tests = max(1, round(0.1 * count)) if count >= 3 else 0
-    vals = max(1, round(0.1 * count)) if count >= 2 else 0
-    if index >= count - tests:
-        return "test"
-    return "val" if index >= count - tests - vals else "train"
 
 
 def build_toolkit(config: SynthConfig, cache_dir: str | None = None) -> tuple[object, BodyRegions, object]:
@@ -118,7 +110,7 @@ def synthesize_config(
     ):
         task = bar.add_task(f"synthesizing {config.layout}", total=count)
         for index in range(count):
-            _write_person(writer, config, index, count, template, regions, rasterizer)
+            _write_person(writer, config, index, template, regions, rasterizer)
             bar.advance(task)
     return out
 
@@ -131,7 +123,6 @@ def _write_person(
     writer: StoreWriter,
     config: SynthConfig,
     index: int,
-    count: int,
     template,
     regions: BodyRegions,
     rasterizer,
@@ -143,7 +134,7 @@ def _write_person(
         template,
         regions,
         [config.seed, _LAYOUT_CODE[config.layout], index, _IDENTITY],
-        f"{prefix}-{index:04d}",
+        f"{prefix}-s{config.seed}-{index:04d}",  # a person is (seed, layout, index): unique across stores
     )
     motion_rng = _rng(config, index, _MOTION)
     motion = make_motion(
@@ -159,7 +150,7 @@ def _write_person(
         viewmats, Ks = cams[:, None], Ks[:, None]
     rendered = render_clip(template, regions, rasterizer, identity, motion, viewmats, Ks, size)
     common = {
-        "identity": identity.name, "split": split_of(index, count), "num_frames": frames, "height": size,
+        "identity": identity.name, "split": synthetic_split(index), "num_frames": frames, "height": size,
         "width": size, "fps": config.fps, "source": SOURCE, "betas": identity.betas.numpy(),
         "with_gaze": True, "with_blendshapes": True, "num_expression": template.num_expression,
     }  # fmt: skip

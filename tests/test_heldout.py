@@ -1,0 +1,115 @@
+"""Held out means held out (docs/evaluation.md): the default stores have held-out sets that can rank
+models, a training run records whom it saw, and `lca eval` and `bench/main_job.py` refuse to report those
+people as held out unless told to (then they mark them)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from avatar_helpers import TINY_OVERRIDES, make_run, make_stores
+
+from lca.cli import main
+from lca.data.locations import resolve_store_url
+from lca.data.reader import StoreReader
+from lca.train.seen import SEEN_FILE, load_records
+
+ROOT = Path(__file__).resolve().parents[1]
+WILD, STUDIO = "synthetic://wild-video", "synthetic://studio"
+
+
+@pytest.fixture(scope="module")
+def default_stores() -> dict[str, StoreReader]:
+    """The default synthetic stores (generated into the test cache on first use, about half a minute)."""
+    return {url: StoreReader(resolve_store_url(url)) for url in (WILD, STUDIO)}
+
+
+def _listed(capsys: pytest.CaptureFixture[str], url: str, split: str) -> list[list[str]]:
+    assert main(["data", "list", url, "--split", split]) == 0
+    return [line.split() for line in capsys.readouterr().out.splitlines()[2:] if line.strip()]
+
+
+def test_default_stores_hold_enough_held_out_people(default_stores, capsys) -> None:
+    wild, studio = _listed(capsys, WILD, "test"), _listed(capsys, STUDIO, "test")
+    assert len({row[1] for row in wild}) >= 20 and len({row[1] for row in studio}) >= 8
+    assert all(row[2] == "test" for row in wild + studio)
+    assert len(_listed(capsys, WILD, "train")) >= 38
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory: pytest.TempPathFactory, default_stores) -> Path:
+    """A tiny lca-tiny trained 2 + 1 steps on the default synthetic stores."""
+    run = tmp_path_factory.mktemp("heldout") / "run"
+    steps = [
+        "schedule.pretrain.steps=2",
+        "schedule.pretrain.warmup_steps=0",
+        "schedule.posttrain.steps=1",
+        "schedule.posttrain.warmup_steps=0",
+        "run.preview_every=100",
+    ]
+    assert main(["train", "lca-tiny", *TINY_OVERRIDES, *steps, "--run-dir", str(run)]) == 0
+    return run
+
+
+def test_a_run_records_the_stores_and_people_of_each_stage(trained_run: Path, default_stores) -> None:
+    records = load_records(trained_run)
+    assert records is not None and set(records) == {"pretrain", "posttrain"}
+    wild, studio = default_stores[WILD], default_stores[STUDIO]
+    assert records["pretrain"]["store"] == wild.url and records["pretrain"]["layout"] == "wild-video"
+    assert records["pretrain"]["fingerprint"] == wild.fingerprint()
+    assert records["pretrain"]["split"] == "train" and records["pretrain"]["data"] == "wild"
+    assert records["pretrain"]["identities"] == sorted(set(wild.identities("train").values()))
+    assert records["posttrain"]["identities"] == sorted(set(studio.identities("train").values()))
+
+
+def test_eval_refuses_people_the_run_trained_on_unless_allowed(
+    trained_run: Path, default_stores, tmp_path: Path, capsys
+) -> None:
+    args = ["eval", "--checkpoint", str(trained_run), "--store", WILD, "--split", "train"]
+    assert main([*args, "--out", str(tmp_path / "refused")]) == 2
+    error = capsys.readouterr().err
+    assert "were in the run's training data" in error and "wild-s0-0000 (stage pretrain)" in error
+    assert "--allow-seen" in error and not (tmp_path / "refused").exists()
+
+    assert main([*args, "--allow-seen", "--out", str(tmp_path / "seen")]) == 0
+    result = json.loads((tmp_path / "seen" / "metrics.json").read_text())
+    train_people = set(default_stores[WILD].identities("train").values())
+    assert set(result["seen_in_training"]) == train_people
+    assert all(record["seen_in_training"] for record in result["images"])
+    table = (tmp_path / "seen" / "metrics.md").read_text()
+    assert f"Seen in training: {len(train_people)} of these {len(train_people)} people" in table
+    assert "| seen in training | region |" in table
+
+
+def test_eval_of_held_out_people_runs_and_gives_intervals_over_people(
+    trained_run: Path, default_stores, tmp_path: Path
+) -> None:
+    args = ["eval", "--checkpoint", str(trained_run), "--store", STUDIO, "--split", "test"]
+    assert main([*args, "--out", str(tmp_path)]) == 0
+    result = json.loads((tmp_path / "metrics.json").read_text())
+    assert result["seen_in_training"] == {} and not any(r["seen_in_training"] for r in result["images"])
+    identity = result["categories"]["identity"]
+    assert identity["people"] == len(set(default_stores[STUDIO].identities("test").values())) >= 8
+    low, high = identity["interval"]["full"]["psnr"]
+    assert low < identity["full"]["psnr"] < high
+    assert "| held out | region |" in (tmp_path / "metrics.md").read_text()
+
+
+def test_main_job_refuses_a_run_that_trained_on_the_default_test_people(
+    tmp_path: Path, default_stores
+) -> None:
+    """A run whose record says it trained on the default wild store's test people, as a run on a bigger
+    store of the same seed would have before splits were stable."""
+    run, _ = make_run(tmp_path, make_stores(tmp_path))
+    test_people = sorted(set(default_stores[WILD].identities("test").values()))
+    seen = {"stages": {"pretrain": {"data": "wild", "identities": ["someone-else", *test_people]}}}
+    (run / SEEN_FILE).write_text(json.dumps(seen))
+    command = [sys.executable, str(ROOT / "bench" / "main_job.py"), "--eval-only", str(run)]
+    refused = subprocess.run(command, capture_output=True, text=True, env=os.environ, check=False)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert f"{len(test_people)} of the evaluated people were in the run's training data" in refused.stderr
+    assert f"{test_people[0]} (stage pretrain)" in refused.stderr
