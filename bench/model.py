@@ -49,7 +49,7 @@ def worker(pipeline: str, overrides: list[str], device: str, threads: int, repea
     from lca.contracts.template import TemplateParams
     from lca.data.store_dataset import ViewChoice, largest_face
     from lca.evaluate import plan_group, store_dataset
-    from lca.model.avatar import AvatarModel, driving_signals
+    from lca.model.avatar import AvatarModel, driving_signals, reference_poses
 
     torch.set_num_threads(threads)
     config = resolve_pipeline(pipeline, overrides)
@@ -79,8 +79,9 @@ def worker(pipeline: str, overrides: list[str], device: str, threads: int, repea
 
     with torch.no_grad():
         betas = refs.params["betas"][:, 0]
-        create_ms = median_ms(lambda: model.create_avatar(refs.images, refs.valid, betas))
-        avatar = model.create_avatar(refs.images, refs.valid, betas)
+        poses = reference_poses(refs)
+        create_ms = median_ms(lambda: model.create_avatar(refs.images, refs.valid, betas, poses))
+        avatar = model.create_avatar(refs.images, refs.valid, betas, poses)
         size = tgt.images.shape[-1]
         signals = driving_signals(tgt.params, batch.driving)
         drive = {}

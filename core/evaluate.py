@@ -37,12 +37,14 @@ from torch import Tensor
 from lca.avatars.create import reference_cameras, reference_frames, store_dataset
 from lca.avatars.views import FixedViewsDataset
 from lca.contracts.sample import Batch, collate
+from lca.contracts.template import TemplateParams
 from lca.data.crop import full_square
 from lca.data.reader import GroupMeta
 from lca.data.store_dataset import ViewChoice, largest_face
 from lca.errors import LcaError
 from lca.intervals import by_person, people_interval
 from lca.metrics import image_metrics
+from lca.model.avatar import driving_signals, reference_poses
 from lca.train.seen import check_held_out
 
 EXPRESSION_SHARE = 0.25
@@ -123,10 +125,7 @@ class ModelPredictor:
     targets, rendered over black."""
 
     def __init__(self, model: Any) -> None:
-        from lca.contracts.template import TemplateParams
-        from lca.model.avatar import driving_signals
-
-        self.model, self._params, self._signals = model, TemplateParams, driving_signals
+        self.model = model
         self._group: str | None = None
         self._avatar: Any = None
 
@@ -136,11 +135,13 @@ class ModelPredictor:
         batch = batch.to(device)
         if batch.group[0] != self._group:
             refs = batch.references
-            self._avatar = self.model.create_avatar(refs.images, refs.valid, refs.params["betas"][:, 0])
+            self._avatar = self.model.create_avatar(
+                refs.images, refs.valid, refs.params["betas"][:, 0], reference_poses(refs)
+            )
             self._group = batch.group[0]
         targets = batch.targets
-        params = self._params(**{f.name: targets.params[f.name] for f in fields(self._params)})
-        signals = self._signals(targets.params, batch.driving)
+        params = TemplateParams(**{f.name: targets.params[f.name] for f in fields(TemplateParams)})
+        signals = driving_signals(targets.params, batch.driving)
         height, width = targets.images.shape[-2:]
         out = self.model.drive(self._avatar, params, signals, targets.viewmats, targets.Ks, width, height)
         return out.driven.color[0].clamp(0, 1).cpu()

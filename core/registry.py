@@ -42,6 +42,7 @@ KIND_CONTRACTS: dict[str, tuple[str, str]] = {
     "template": ("lca.contracts.template:Template", "lca.component:ComponentConfig"),
     "rasterizer": ("lca.contracts.rasterizer:Rasterizer", "lca.contracts.rasterizer:RasterizerConfig"),
     "encoder": ("lca.contracts.encoder:Encoder", "lca.component:ComponentConfig"),
+    "tokenizer": ("lca.contracts.tokenizer:Tokenizer", "lca.component:ComponentConfig"),
     "block": ("lca.contracts.block:Block", "lca.component:ComponentConfig"),
     "driver": ("lca.contracts.driver:Driver", "lca.component:ComponentConfig"),
     "decoder": ("lca.contracts.decoder:Decoder", "lca.component:ComponentConfig"),

@@ -101,13 +101,16 @@ def test_collate_pads_variable_views(tmp_path: Path) -> None:
 
 
 def test_crop_intrinsics_follow_the_image() -> None:
-    """A point projected with K lands where its blob is in the crop, which K' must predict."""
+    """A point projected with K lands where its blob is in the crop, which K' must predict. Pixel centres are
+    at ``i + 0.5`` (lca.cameras' convention, the rasterizer's: gsplat's), in the image and in the crop."""
     height, width = 60, 80
     K = torch.tensor([[50.0, 0, 39.5], [0, 55.0, 29.5], [0, 0, 1]])
     point = torch.tensor([0.11, -0.07, 1.0])
     u, v = (K @ point)[:2] / point[2]
     yy, xx = torch.meshgrid(
-        torch.arange(height, dtype=torch.float32), torch.arange(width, dtype=torch.float32), indexing="ij"
+        torch.arange(height, dtype=torch.float32) + 0.5,
+        torch.arange(width, dtype=torch.float32) + 0.5,
+        indexing="ij",
     )
     blob = torch.exp(-((xx - u) ** 2 + (yy - v) ** 2) / (2 * 2.0**2))[None]
     box = square_around(np.array([u - 12.3, v - 9.1, u + 7.7, v + 14.0]), 1.2)
@@ -116,7 +119,9 @@ def test_crop_intrinsics_follow_the_image() -> None:
     K2 = crop_intrinsics(K, box, size)
     u2, v2 = (K2 @ point)[:2] / point[2]
     ys, xs = torch.meshgrid(
-        torch.arange(size, dtype=torch.float32), torch.arange(size, dtype=torch.float32), indexing="ij"
+        torch.arange(size, dtype=torch.float32) + 0.5,
+        torch.arange(size, dtype=torch.float32) + 0.5,
+        indexing="ij",
     )
     weight = crop / crop.sum()
     assert abs(float((weight * xs).sum() - u2)) < 0.05

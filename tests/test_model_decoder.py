@@ -7,7 +7,6 @@ import torch
 from torch.distributions import Normal, kl_divergence
 
 from lca.contracts.decoder import apply_correction
-from lca.model.geometry_tokens import GeometryTokens, fourier_features
 from lca.testing.helpers import assert_grads_reach
 from lca_plugins.decoders.dual_branch import DualBranch, DualBranchConfig
 from lca_plugins.drivers.expression_code import ExpressionCode, ExpressionCodeConfig
@@ -101,21 +100,3 @@ def test_expression_code_invalid_frames_get_the_prior_mean_and_no_kl() -> None:
     kl_valid = driver.regularization()["kl"]
     driver({"face_crop": crops, "face_valid": valid})
     torch.testing.assert_close(driver.regularization()["kl"], kl_valid)
-
-
-def test_geometry_tokens_fourier_basis_and_parts() -> None:
-    x = torch.tensor([[[0.25, -0.5, 1.0]]])
-    feats = fourier_features(x, 2)
-    expected = torch.tensor([0.25, -0.5, 1.0])
-    angles = torch.tensor(
-        [0.25 * torch.pi, 0.5 * torch.pi, -0.5 * torch.pi, -torch.pi, torch.pi, 2 * torch.pi]
-    )
-    torch.testing.assert_close(feats[0, 0], torch.cat([expected, angles.sin(), angles.cos()]))
-    tokens = GeometryTokens(dim=12, num_frequencies=3, num_parts=4)
-    anchors, parts = torch.randn(2, 5, 3), torch.randint(0, 4, (2, 5))
-    out = tokens(anchors, parts)
-    assert out.shape == (2, 5, 12)
-    other = parts.clone()
-    other[0, 0] = (parts[0, 0] + 1) % 4
-    changed = tokens(anchors, other)
-    assert not torch.allclose(changed[0, 0], out[0, 0]) and torch.equal(changed[1], out[1])

@@ -4,15 +4,16 @@ the order of the reference views nor on padded views."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
 
 from lca.config import resolve_pipeline
-from lca.contracts.sample import collate
+from lca.contracts.sample import Views, collate
 from lca.losses import Objective
-from lca.model.avatar import AvatarModel
+from lca.model.avatar import AvatarModel, reference_poses
 from lca.registry import default_registry
 
 VARIANTS = ["lca-tiny", "lca-blendshapes", "lca-joint-attention", "lca-cross-attention", "lca-dinov2"]
@@ -55,10 +56,15 @@ def _batch(store: Path, config_name: str, overrides: list[str]):
     return config, collate([dataset[0], dataset[1]])
 
 
-@pytest.mark.parametrize("name", VARIANTS)
-def test_tiny_variant_forward_backward_reaches_every_parameter(name: str, tiny_studio_store: Path) -> None:
+CASES = [(name, []) for name in VARIANTS] + [("lca-tiny", ["tokenizer=pixel-aligned"])]
+
+
+@pytest.mark.parametrize(("name", "extra"), CASES, ids=[" ".join([n, *e]) for n, e in CASES])
+def test_tiny_variant_forward_backward_reaches_every_parameter(
+    name: str, extra: list[str], tiny_studio_store: Path
+) -> None:
     torch.manual_seed(0)
-    config, batch = _batch(tiny_studio_store, name, SMALL)
+    config, batch = _batch(tiny_studio_store, name, [*SMALL, *extra])
     model = AvatarModel(config)
     # Zero-initialised output layers (training starts from small Gaussians on the template) block every
     # gradient path through them at step 0 by design; perturb them so each path can be seen.
@@ -77,37 +83,53 @@ def test_tiny_variant_forward_backward_reaches_every_parameter(name: str, tiny_s
     assert unreached == []
 
 
-@pytest.fixture(scope="module")
-def tiny_model_and_batch(tiny_studio_store: Path):
+@pytest.fixture(scope="module", params=["fourier", "pixel-aligned"])
+def tiny_model_and_batch(request: pytest.FixtureRequest, tiny_studio_store: Path):
     torch.manual_seed(0)
-    config, batch = _batch(tiny_studio_store, "lca-tiny", [*SMALL, "data.studio.num_references=3"])
+    overrides = [*SMALL, "data.studio.num_references=3", f"tokenizer={request.param}"]
+    config, batch = _batch(tiny_studio_store, "lca-tiny", overrides)
     return AvatarModel(config).eval(), batch
+
+
+def _views(views: Views, order: torch.Tensor) -> Views:
+    """``views`` with the view axis (dim 1) reindexed by ``order`` (a permutation, or repeats as padding)."""
+    pick = lambda x: x[:, order]  # noqa: E731
+    return replace(
+        views,
+        images=pick(views.images), masks=pick(views.masks), viewmats=pick(views.viewmats),
+        Ks=pick(views.Ks), params={k: pick(v) for k, v in views.params.items()}, frame=pick(views.frame),
+        camera=pick(views.camera), is_face=pick(views.is_face), valid=pick(views.valid),
+    )  # fmt: skip
+
+
+def _avatar(model: AvatarModel, views: Views):
+    with torch.no_grad():
+        return model.create_avatar(
+            views.images, views.valid, views.params["betas"][:, 0], reference_poses(views)
+        )
 
 
 def test_reference_view_order_does_not_change_the_avatar(tiny_model_and_batch) -> None:
     model, batch = tiny_model_and_batch
     refs = batch.references
-    betas = refs.params["betas"][:, 0]
-    permutation = torch.arange(refs.images.shape[1]).flip(0)
-    with torch.no_grad():
-        a = model.create_avatar(refs.images, refs.valid, betas)
-        b = model.create_avatar(refs.images[:, permutation], refs.valid[:, permutation], betas)
+    a = _avatar(model, refs)
+    b = _avatar(model, _views(refs, torch.arange(refs.images.shape[1]).flip(0)))
     assert model.backbone.permutation_invariant
     torch.testing.assert_close(a.features, b.features, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(a.canonical.offsets, b.canonical.offsets, atol=1e-6, rtol=1e-5)
 
 
 def test_padded_views_do_not_change_the_avatar(tiny_model_and_batch) -> None:
+    """Two padding views repeat real views' cameras and poses (so a tokenizer would see the person there)
+    over garbage images: only ``valid`` says to ignore them."""
     model, batch = tiny_model_and_batch
     refs = batch.references
-    betas = refs.params["betas"][:, 0]
-    garbage = torch.rand_like(refs.images[:, :2])
-    images = torch.cat([refs.images, garbage], dim=1)
-    mask = torch.cat([refs.valid, torch.zeros_like(refs.valid[:, :2])], dim=1)
-    with torch.no_grad():
-        plain = model.create_avatar(refs.images, refs.valid, betas)
-        padded = model.create_avatar(images, mask, betas)
-    torch.testing.assert_close(plain.features, padded.features, atol=1e-5, rtol=1e-5)
+    count = refs.images.shape[1]
+    padded = _views(refs, torch.cat([torch.arange(count), torch.tensor([0, 1])]))
+    padded.images[:, count:] = torch.rand_like(padded.images[:, count:])
+    padded.valid[:, count:] = False
+    plain = _avatar(model, refs)
+    torch.testing.assert_close(plain.features, _avatar(model, padded).features, atol=1e-5, rtol=1e-5)
 
 
 def test_checkpointed_state_holds_no_template_data(tiny_model_and_batch) -> None:

@@ -189,7 +189,7 @@ def toy_config(
     raw = {
         "name": "toy",
         "slots": {
-            **{slot: {"type": "toy"} for slot in ("template", "encoder", "block", "decoder", "rasterizer")},
+            **{slot: {"type": "toy"} for slot in ("template", "encoder", "tokenizer", "block", "decoder", "rasterizer")},
             "data": {"toy": {"type": "toy"}},
         },
         "loss": {"ramp_steps": 2},

@@ -19,6 +19,8 @@ import torch
 
 from lca.avatars.file import AvatarFile, from_model
 from lca.config import PipelineConfig, SlotConfig, resolve_pipeline
+from lca.contracts.template import TemplateParams
+from lca.contracts.tokenizer import ReferencePoses
 from lca.errors import LcaError
 from lca.train.checkpoint import CONFIG_FILE, Checkpoint, CheckpointError, load_weights, resolve
 
@@ -152,11 +154,18 @@ def create_avatar_file(
     betas: torch.Tensor,
     *,
     view_mask: torch.Tensor | None = None,
+    poses: ReferencePoses | None = None,
     source_checkpoint: str = "",
     source: str = "",
 ) -> AvatarFile:
-    """Run the encoder and backbone once: ``images [V, 3, H, W]``, ``betas [S]`` -> :class:`AvatarFile`."""
+    """Run the encoder, tokenizer and backbone once: ``images [V, 3, H, W]``, ``betas [S]`` and, when known,
+    where each view was taken from (``poses`` with batch dims ``[V]``, e.g. :func:`reference_poses` of
+    :func:`store_references`' views) -> :class:`AvatarFile`."""
     device = next(model.parameters()).device
     mask = torch.ones(1, images.shape[0], dtype=torch.bool) if view_mask is None else view_mask[None]
-    avatar = model.create_avatar(images[None].to(device), mask.to(device), betas[None].to(device))
+    batched = None
+    if poses is not None:
+        params = TemplateParams(**{k: v[None].to(device) for k, v in vars(poses.params).items()})
+        batched = ReferencePoses(poses.viewmats[None].to(device), poses.Ks[None].to(device), params)
+    avatar = model.create_avatar(images[None].to(device), mask.to(device), betas[None].to(device), batched)
     return from_model(model, avatar, source_checkpoint=source_checkpoint, source=source)

@@ -41,6 +41,7 @@ def create(
         load_model,
         store_references,
     )
+    from lca.model.avatar import reference_poses
 
     if (store is None) == (not images):
         raise LcaError(
@@ -55,7 +56,7 @@ def create(
         views, source = store_references(model.config, store, group, frame)
         file = create_avatar_file(
             model, views.images, views.params["betas"][0], view_mask=views.valid,
-            source_checkpoint=str(found.path), source=source,
+            poses=reference_poses(views), source_checkpoint=str(found.path), source=source,
         )  # fmt: skip
     else:
         data = data_slot(model.config, "").config

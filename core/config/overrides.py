@@ -35,6 +35,7 @@ from lca.errors import ConfigIssue, OverrideError, hint_for
 SLOTS: dict[str, str] = {
     "template": "template",
     "encoder": "encoder",
+    "tokenizer": "tokenizer",
     "block": "block",
     "decoder": "decoder",
     "rasterizer": "rasterizer",

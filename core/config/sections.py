@@ -23,8 +23,6 @@ class ModelOptions(Section):
     """Token width C shared by geometry tokens, blocks and the decoder."""
     depth: int = Field(2, ge=1)
     """Number of attention blocks in the backbone."""
-    fourier_bands: int = Field(6, ge=1)
-    """Frequency bands of the anchors' Fourier positional encoding."""
     grad_checkpointing: bool = False
     """Recompute block activations in backward to save memory."""
 

@@ -1,11 +1,13 @@
 """Square crops resized to a fixed size, with the intrinsics that go with them.
 
 A crop is a new camera: cropping by ``(x0, y0)`` and scaling by ``s`` keeps the viewmat and changes
-``K`` to ``fx' = s fx``, ``fy' = s fy``, ``cx' = s (cx + 1/2 - x0) - 1/2`` (same for y). The half
-pixels come from the two coordinate systems: boxes live in continuous image coordinates (the image
-spans ``[0, W] x [0, H]``, pixel ``i`` covers ``[i, i+1]``) while OpenCV intrinsics put pixel centres
-at integers. Resampling uses torchvision's ``roi_align`` (``aligned=True`` uses the same continuous
-convention; its adaptive sampling averages several samples per output pixel, so shrinking does not alias).
+``K`` to ``fx' = s fx``, ``fy' = s fy``, ``cx' = s (cx - x0)`` (same for y). Everything here uses the
+toolkit's one pixel convention (:mod:`lca.cameras`, gsplat's): continuous image coordinates, the image spans
+``[0, W] x [0, H]`` and pixel ``i`` covers ``[i, i+1)``, its centre at ``i + 1/2``; boxes, intrinsics and the
+rasterizer all agree on it. Resampling uses torchvision's ``roi_align`` (``aligned=True`` uses the same
+continuous convention; its adaptive sampling averages several samples per output pixel, so shrinking does
+not alias). (Until generator v4 the intrinsics assumed pixel centres at integers, OpenCV's habit, which put
+every resized view ``(s - 1) / 2`` pixels off its image.)
 """
 
 from __future__ import annotations
@@ -38,8 +40,8 @@ def crop_intrinsics(K: torch.Tensor, box: np.ndarray, size: int) -> torch.Tensor
     out = K.clone()
     out[0, 0], out[1, 1] = K[0, 0] * scale, K[1, 1] * scale
     out[0, 1] = K[0, 1] * scale
-    out[0, 2] = (K[0, 2] + 0.5 - float(box[0])) * scale - 0.5
-    out[1, 2] = (K[1, 2] + 0.5 - float(box[1])) * scale - 0.5
+    out[0, 2] = (K[0, 2] - float(box[0])) * scale
+    out[1, 2] = (K[1, 2] - float(box[1])) * scale
     return out
 
 

@@ -26,11 +26,11 @@ from lca.config import PipelineConfig, SlotConfig
 from lca.contracts.decoder import AnchorGaussians, apply_correction
 from lca.contracts.model import ModelOutput
 from lca.contracts.rasterizer import RenderOutput
-from lca.contracts.sample import Batch
+from lca.contracts.sample import Batch, Views
 from lca.contracts.template import PART_NAMES, TemplateParams
+from lca.contracts.tokenizer import ReferencePoses, TokenizerInputs
 from lca.gaussians import Gaussians
 from lca.model.backbone import Backbone
-from lca.model.geometry_tokens import GeometryTokens
 from lca.registry import Registry, default_registry
 
 
@@ -81,8 +81,14 @@ def driving_signals(params: dict[str, Tensor], driving: Any) -> dict[str, Tensor
     return signals
 
 
+def reference_poses(references: Views) -> ReferencePoses:
+    """Where each reference view was taken from: its camera and its frame's template parameters."""
+    params = TemplateParams(**{f.name: references.params[f.name] for f in fields(TemplateParams)})
+    return ReferencePoses(references.viewmats, references.Ks, params)
+
+
 class AvatarModel(nn.Module):
-    """Template, encoder, geometry tokens, backbone of blocks, drivers, decoder and rasterizer."""
+    """Template, encoder, anchor tokenizer, backbone of blocks, drivers, decoder and rasterizer."""
 
     def __init__(
         self,
@@ -109,7 +115,12 @@ class AvatarModel(nn.Module):
             if feed_forward:
                 self.encoder = build(config.slots["encoder"])
                 self.image_proj = nn.Linear(self.encoder.out_dim, width)
-                self.geometry = GeometryTokens(width, config.model.fourier_bands, num_parts=len(PART_NAMES))
+                self.tokenizer = build(
+                    config.slots["tokenizer"],
+                    dim=width,
+                    image_dim=self.encoder.out_dim,
+                    num_parts=len(PART_NAMES),
+                )
                 block_slot = config.slots["block"]
                 self.backbone = Backbone(
                     lambda last: build(block_slot, dim=width, last=last),
@@ -123,14 +134,36 @@ class AvatarModel(nn.Module):
             self.rasterizer = build(config.slots["rasterizer"])
 
     # ------------------------------------------------------------------------------ feed-forward
-    def create_avatar(self, images: Tensor, view_mask: Tensor | None, betas: Tensor) -> Avatar:
-        """Reference ``images [B, V, 3, H, W]`` (``view_mask [B, V]``, True = real view) and shape ``betas
-        [B, S]`` -> the person's :class:`Avatar`. Runs the encoder and the backbone (once per person)."""
-        tokens = self.image_proj(self.encoder(images).tokens)
+    def create_avatar(
+        self,
+        images: Tensor,
+        view_mask: Tensor | None,
+        betas: Tensor,
+        poses: ReferencePoses | None = None,
+    ) -> Avatar:
+        """Reference ``images [B, V, 3, H, W]`` (``view_mask [B, V]``, True = real view), shape ``betas
+        [B, S]`` and, when known, where each reference was taken from (``poses``: cameras and template
+        parameters, which a tokenizer that reads the references needs) -> the person's :class:`Avatar`.
+        Runs the encoder, the tokenizer and the backbone (once per person)."""
+        if view_mask is None:
+            view_mask = torch.ones(images.shape[:2], dtype=torch.bool, device=images.device)
+        encoded = self.encoder(images)
         neutral = betas.new_zeros(betas.shape[0], self.template.num_expression)
         anchors = self.template.shaped_anchors(betas, neutral)
         labels = self.template.anchor_part_labels.expand(betas.shape[0], -1)
-        _, features = self.backbone(tokens, self.geometry(anchors, labels), view_mask)
+        geometry = self.tokenizer(
+            TokenizerInputs(
+                anchors=anchors,
+                part_labels=labels,
+                image_tokens=encoded.tokens,
+                grid=encoded.grid,
+                images=images,
+                view_mask=view_mask,
+                poses=poses,
+                template=self.template,
+            )
+        )
+        _, features = self.backbone(self.image_proj(encoded.tokens), geometry, view_mask)
         return Avatar(anchors, features, self.decoder.canonical(features), betas)
 
     # ------------------------------------------------------------------------------ per frame
@@ -232,7 +265,9 @@ class AvatarModel(nn.Module):
         """A training batch -> canonical and driven renders of the target views over a black background,
         plus what the regularisers need (:class:`ModelOutput`)."""
         references, targets = batch.references, batch.targets
-        avatar = self.create_avatar(references.images, references.valid, references.params["betas"][:, 0])
+        avatar = self.create_avatar(
+            references.images, references.valid, references.params["betas"][:, 0], reference_poses(references)
+        )
         params = TemplateParams(**{f.name: targets.params[f.name] for f in fields(TemplateParams)})
         signals = driving_signals(targets.params, batch.driving)
         height, width = targets.images.shape[-2:]
@@ -261,7 +296,7 @@ class AvatarModel(nn.Module):
         ids: dict[int, int] = {}
         groups = [
             *self.encoder.layer_groups(),
-            [*self.image_proj.parameters(), *self.geometry.parameters()],
+            [*self.image_proj.parameters(), *self.tokenizer.parameters()],
             *self.backbone.layer_groups(),
         ]
         for depth, group in enumerate(groups):

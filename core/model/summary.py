@@ -75,11 +75,8 @@ def summarize(
     slots = [
         SlotSummary("template", slot_types["template"], _count(model.template)),
         SlotSummary("encoder", slot_types["encoder"], _count(model.encoder)),
-        SlotSummary(
-            "tokens",
-            "core (image projection + geometry tokens)",
-            _count(model.image_proj) + _count(model.geometry),
-        ),
+        SlotSummary("tokenizer", slot_types["tokenizer"], _count(model.tokenizer)),
+        SlotSummary("image tokens", "core (projection to the model width)", _count(model.image_proj)),
         SlotSummary("backbone", f"{config.model.depth} x {slot_types['block']}", _count(model.backbone)),
         *(
             SlotSummary(f"drivers.{name}", config.drivers[name].type, _count(driver))

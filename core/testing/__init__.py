@@ -18,6 +18,7 @@ from lca.registry import KINDS, Registry, default_registry
 
 CHECKS: dict[str, str] = {
     "encoder": "lca.testing.encoder:check_encoder",
+    "tokenizer": "lca.testing.tokenizer:check_tokenizer",
     "block": "lca.testing.block:check_block",
     "driver": "lca.testing.driver:check_driver",
     "decoder": "lca.testing.decoder:check_decoder",

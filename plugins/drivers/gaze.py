@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from lca.component import ComponentConfig
 from lca.contracts.driver import Driver
-from lca.model.geometry_tokens import fourier_features
+from lca.model.fourier import fourier_features
 
 
 class GazeConfig(ComponentConfig):

@@ -1,0 +1,1 @@
+"""Built-in anchor tokenizers (kind ``tokenizer``)."""
