@@ -189,7 +189,10 @@ def toy_config(
     raw = {
         "name": "toy",
         "slots": {
-            **{slot: {"type": "toy"} for slot in ("template", "encoder", "tokenizer", "block", "decoder", "rasterizer")},
+            **{
+                slot: {"type": "toy"}
+                for slot in ("template", "encoder", "tokenizer", "block", "decoder", "rasterizer")
+            },
             "data": {"toy": {"type": "toy"}},
         },
         "loss": {"ramp_steps": 2},
