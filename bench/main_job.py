@@ -12,7 +12,10 @@ Metrics: ``lca.evaluate.evaluate_store`` on the test split (held-out identities)
 ``synthetic://wild-video`` and ``synthetic://studio``: all targets, full frame, subject over black; LPIPS
 only when converted weights exist (``lca lpips convert``). Two reference rows give the scale: the target's
 own mask filled with grey, and filled with the person's true mean colour in that image (both read the
-answer; a model beats the second only with colours right region by region).
+answer; a model beats the second only with colours right region by region). The per-person optimisation
+baseline (``bench/per_person.py``: the same Gaussians fitted to each held-out person's reference views) adds
+one row per ``--fit-steps`` count, with its fitting time per person. Every mean has a 95% interval from a
+bootstrap over people (docs/evaluation.md); a run that trained on any evaluated person is refused.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from heldout import (
     untrained_model,
 )
 from machine import LoadSampler, machine_line, run_measured, tail
+from per_person import fit_rows
 
 from lca.config import resolve_pipeline
 from lca.errors import LcaError
@@ -55,6 +59,11 @@ def main() -> None:
     parser.add_argument("--split", default="test", help="store split to evaluate (default: test)")
     parser.add_argument(
         "--quick", action="store_true", help="smoke run: 4 steps per stage (numbers meaningless)"
+    )
+    parser.add_argument(
+        "--fit-steps",
+        default="30,100",
+        help="comma-separated Adam step counts of the per-person optimisation baseline rows ('' for none)",
     )
     parser.add_argument(
         "--allow-seen",
@@ -130,6 +139,16 @@ def main() -> None:
             )
             for label, predictor in REFERENCES.items()
         ]
+        steps = [int(s) for s in args.fit_steps.split(",") if s.strip()]
+        fits = fit_rows(
+            config,
+            steps,
+            lambda predictor: {
+                key: heldout(base_model, store, args.split, lpips_model, predictor)
+                for key, store in STORES.items()
+            },
+        )
+        results += [(label, summary) for label, summary, _ in fits]
         seconds = time.perf_counter() - began
     people = {key: results[0][1][key]["identity"]["people"] for key in STORES}
     print(
@@ -155,6 +174,8 @@ def main() -> None:
         seen = sum(len(summary[key].get("seen_in_training") or {}) for key in STORES)
         mark = f" (SEEN IN TRAINING: {seen} people)" if seen else ""
         print(f"| {label}{mark} | {' | '.join(cells)} | {' | '.join(deltas)} |")
+    for label, _, per_person in fits:
+        print(f"{label}: {per_person:.1f} s of fitting per person (one thread)")
     print(f"\nrun folder: {run_dir}")
 
 

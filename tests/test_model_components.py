@@ -1,5 +1,6 @@
-"""Conformance of every registered encoder, block, driver, decoder and loss through :mod:`lca.testing` (the
-checks a plugin package runs on its own components), plus the built-ins' specific promises."""
+"""Conformance of every registered encoder, tokenizer, block, driver, decoder and loss through
+:mod:`lca.testing` (the checks a plugin package runs on its own components), plus the built-ins' specific
+promises."""
 
 from __future__ import annotations
 

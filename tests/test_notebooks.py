@@ -23,12 +23,13 @@ TINY_RUNS: dict[str, tuple[dict, int]] = {
     "compare_blocks": ({"steps": 2, "resolution": 32, "eval_views": 2}, 4),
     "compare_drivers": ({"steps": 2, "resolution": 32, "eval_every": 1, "eval_views": 2, "face_size": 16}, 3),
     "compare_rasterizers": ({"counts": [100, 300], "resolution": 32, "repeats": 1, "num_anchors": 200}, 2),
+    "compare_tokenizers": ({"steps": 2, "resolution": 32, "eval_views": 2}, 4),
 }
 
 
 @pytest.fixture(scope="module")
 def tiny_stores(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """Wild-video and studio stores of 3 people (train, val, test) at 32 px."""
+    """Wild-video and studio stores of 3 people (train, train, test: lca.splits) at 32 px."""
     from lca.data.synth import synthesize
 
     root = tmp_path_factory.mktemp("notebook-stores")

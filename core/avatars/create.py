@@ -166,6 +166,7 @@ def create_avatar_file(
     batched = None
     if poses is not None:
         params = TemplateParams(**{k: v[None].to(device) for k, v in vars(poses.params).items()})
-        batched = ReferencePoses(poses.viewmats[None].to(device), poses.Ks[None].to(device), params)
+        masks = None if poses.masks is None else poses.masks[None].to(device)
+        batched = ReferencePoses(poses.viewmats[None].to(device), poses.Ks[None].to(device), params, masks)
     avatar = model.create_avatar(images[None].to(device), mask.to(device), betas[None].to(device), batched)
     return from_model(model, avatar, source_checkpoint=source_checkpoint, source=source)

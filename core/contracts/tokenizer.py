@@ -30,12 +30,26 @@ from lca.contracts.template import Template, TemplateParams
 @dataclass(frozen=True)
 class ReferencePoses:
     """Where each reference view was taken from: ``viewmats [B, V, 4, 4]`` (world-to-camera, OpenCV),
-    ``Ks [B, V, 3, 3]`` (pixels of the reference images as given), and the template parameters of each
-    view's frame, ``params`` with batch dims ``[B, V]``."""
+    ``Ks [B, V, 3, 3]`` (pixels of the reference images as given), the template parameters of each view's
+    frame, ``params`` with batch dims ``[B, V]``, and the person's masks ``[B, V, 1, H, W]`` in [0, 1] when
+    known (they tell a sample on the person from one that the template's misfit put on the background)."""
 
     viewmats: Tensor
     Ks: Tensor
     params: TemplateParams
+    masks: Tensor | None = None
+
+
+@dataclass(frozen=True)
+class AnchorTokens:
+    """What a tokenizer returns: ``tokens [B, N, dim]`` and, for tokenizers that read the references, each
+    anchor's colour as seen there, ``colors [B, N, 3]`` in [0, 1] with ``confidence [B, N]`` in [0, 1] (0:
+    not seen). The assembled model starts each anchor's canonical colour from that estimate (the decoder's
+    colour is added to it in logit space), so what is visible needs no learning to be right."""
+
+    tokens: Tensor
+    colors: Tensor | None = None
+    confidence: Tensor | None = None
 
 
 @dataclass(frozen=True)
@@ -59,7 +73,7 @@ class TokenizerInputs:
 
 
 class Tokenizer(nn.Module, ABC):
-    """:class:`TokenizerInputs` -> anchor tokens ``[B, N, dim]``."""
+    """:class:`TokenizerInputs` -> :class:`AnchorTokens` (tokens ``[B, N, dim]``, optional colours)."""
 
     test_config: ClassVar[dict[str, Any]] = {}
     """Params of a small, fast build for the conformance checks (:mod:`lca.testing`), set per component."""
@@ -68,5 +82,5 @@ class Tokenizer(nn.Module, ABC):
     padded views must not change them)."""
 
     @abstractmethod
-    def forward(self, inputs: TokenizerInputs) -> Tensor:
-        """``[B, N, dim]`` anchor tokens."""
+    def forward(self, inputs: TokenizerInputs) -> AnchorTokens:
+        """The anchor tokens ``[B, N, dim]`` (and colours, for tokenizers that read the references)."""

@@ -16,7 +16,7 @@ trainer's :class:`~lca.contracts.model.ModelOutput`.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import torch
@@ -82,9 +82,20 @@ def driving_signals(params: dict[str, Tensor], driving: Any) -> dict[str, Tensor
 
 
 def reference_poses(references: Views) -> ReferencePoses:
-    """Where each reference view was taken from: its camera and its frame's template parameters."""
+    """Where each reference view was taken from (its camera and its frame's template parameters), and the
+    person's masks."""
     params = TemplateParams(**{f.name: references.params[f.name] for f in fields(TemplateParams)})
-    return ReferencePoses(references.viewmats, references.Ks, params)
+    return ReferencePoses(references.viewmats, references.Ks, params, references.masks)
+
+
+def with_color_prior(canonical: AnchorGaussians, colors: Tensor, confidence: Tensor) -> AnchorGaussians:
+    """Canonical Gaussians whose colours start from each anchor's colour as the references show it: the
+    decoder's colour is added in logit space to ``confidence * logit(colors)`` (``colors [B, N, 3]``,
+    ``confidence [B, N]``), so an unseen anchor keeps the decoder's colour and a zero-initialised colour head
+    reproduces what is visible from the first step."""
+    prior = torch.logit(colors.clamp(0.02, 0.98)) * confidence[..., None]
+    mixed = torch.sigmoid(torch.logit(canonical.colors, eps=1e-6) + prior[:, :, None])
+    return replace(canonical, colors=mixed)
 
 
 class AvatarModel(nn.Module):
@@ -151,7 +162,7 @@ class AvatarModel(nn.Module):
         neutral = betas.new_zeros(betas.shape[0], self.template.num_expression)
         anchors = self.template.shaped_anchors(betas, neutral)
         labels = self.template.anchor_part_labels.expand(betas.shape[0], -1)
-        geometry = self.tokenizer(
+        read = self.tokenizer(
             TokenizerInputs(
                 anchors=anchors,
                 part_labels=labels,
@@ -163,8 +174,11 @@ class AvatarModel(nn.Module):
                 template=self.template,
             )
         )
-        _, features = self.backbone(self.image_proj(encoded.tokens), geometry, view_mask)
-        return Avatar(anchors, features, self.decoder.canonical(features), betas)
+        _, features = self.backbone(self.image_proj(encoded.tokens), read.tokens, view_mask)
+        canonical = self.decoder.canonical(features)
+        if read.colors is not None and read.confidence is not None:
+            canonical = with_color_prior(canonical, read.colors, read.confidence)
+        return Avatar(anchors, features, canonical, betas)
 
     # ------------------------------------------------------------------------------ per frame
     def driving_embedding(self, signals: dict[str, Tensor], batch: int, frames: int) -> Tensor:

@@ -48,7 +48,9 @@ def tokenizer_inputs(registry: Registry, views: int = 3, seed: int = 0) -> Token
         grid=GRID,
         images=torch.rand(b, views, 3, SIZE, SIZE, generator=g),
         view_mask=mask,
-        poses=ReferencePoses(viewmats, Ks, params),
+        poses=ReferencePoses(
+            viewmats, Ks, params, (torch.rand(b, views, 1, SIZE, SIZE, generator=g) > 0.3).float()
+        ),
         template=template,
     )
 
@@ -63,7 +65,9 @@ def _reorder(inputs: TokenizerInputs, order: torch.Tensor) -> TokenizerInputs:
         image_tokens=pick(inputs.image_tokens),
         images=pick(inputs.images),
         view_mask=pick(inputs.view_mask),
-        poses=ReferencePoses(pick(poses.viewmats), pick(poses.Ks), params),
+        poses=ReferencePoses(
+            pick(poses.viewmats), pick(poses.Ks), params, None if poses.masks is None else pick(poses.masks)
+        ),
     )
 
 
@@ -74,16 +78,22 @@ def check_tokenizer(registry: Registry, name: str) -> None:
     assert isinstance(tokenizer, Tokenizer), f"tokenizer '{name}' does not subclass lca.contracts.Tokenizer"
     inputs = tokenizer_inputs(registry)
     inputs = replace(inputs, part_labels=inputs.part_labels % 4)
-    tokens = tokenizer(inputs)
+    read = tokenizer(inputs)
+    tokens = read.tokens
     expected = (2, inputs.anchors.shape[1], DIM)
     assert tokens.shape == expected, f"tokenizer '{name}': tokens {tuple(tokens.shape)}, not {expected}"
     assert tokens.dtype == torch.float32 and torch.isfinite(tokens).all(), f"tokenizer '{name}': dtype/finite"
+    if read.colors is not None:
+        assert read.confidence is not None, f"tokenizer '{name}': colours without a confidence"
+        assert read.colors.shape == (*expected[:2], 3) and read.confidence.shape == expected[:2], name
+        for values in (read.colors, read.confidence):
+            assert ((values >= 0) & (values <= 1)).all(), f"tokenizer '{name}': colours/confidence off [0, 1]"
     tokenizer.eval()
-    assert torch.equal(tokenizer(inputs), tokenizer(inputs)), f"tokenizer '{name}': eval not deterministic"
+    assert torch.equal(tokenizer(inputs).tokens, tokenizer(inputs).tokens), f"tokenizer '{name}': eval varies"
     tokenizer.train()
     jitter_zero_parameters(tokenizer)
     image_tokens = inputs.image_tokens.clone().requires_grad_(True)
-    tokenizer(replace(inputs, image_tokens=image_tokens)).square().mean().backward()
+    tokenizer(replace(inputs, image_tokens=image_tokens)).tokens.square().mean().backward()
     assert_grads_reach(tokenizer)
     if not type(tokenizer).reads_references:
         return
@@ -94,8 +104,12 @@ def check_tokenizer(registry: Registry, name: str) -> None:
     with torch.no_grad():
         plain = tokenizer(inputs)
         flipped = tokenizer(_reorder(inputs, torch.tensor([2, 1, 0])))
-        torch.testing.assert_close(flipped[0], plain[0], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(flipped.tokens[0], plain.tokens[0], atol=1e-5, rtol=1e-5)
         junk = replace(inputs, images=inputs.images.clone(), image_tokens=inputs.image_tokens.clone())
         junk.images[1, -1] = torch.rand_like(junk.images[1, -1])
         junk.image_tokens[1, -1] = 10 * torch.randn_like(junk.image_tokens[1, -1])
-        torch.testing.assert_close(tokenizer(junk), plain, atol=1e-6, rtol=1e-6)
+        padded = tokenizer(junk)
+        torch.testing.assert_close(padded.tokens, plain.tokens, atol=1e-6, rtol=1e-6)
+        if plain.colors is not None:
+            torch.testing.assert_close(flipped.colors[0], plain.colors[0], atol=1e-5, rtol=1e-5)
+            torch.testing.assert_close(padded.colors, plain.colors, atol=1e-6, rtol=1e-6)

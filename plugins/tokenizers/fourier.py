@@ -8,7 +8,7 @@ from pydantic import Field
 from torch import Tensor, nn
 
 from lca.component import ComponentConfig
-from lca.contracts.tokenizer import Tokenizer, TokenizerInputs
+from lca.contracts.tokenizer import AnchorTokens, Tokenizer, TokenizerInputs
 from lca.model.fourier import fourier_features
 
 
@@ -50,5 +50,5 @@ class FourierTokenizer(Tokenizer):
             x = x + self.part_embed(inputs.part_labels.long())
         return x
 
-    def forward(self, inputs: TokenizerInputs) -> Tensor:
-        return self.norm(self.position(inputs))
+    def forward(self, inputs: TokenizerInputs) -> AnchorTokens:
+        return AnchorTokens(self.norm(self.position(inputs)))

@@ -5,9 +5,14 @@ camera (the face close-up with its crop's intrinsics) and weighted by visibility
 posed template, the normal facing the camera, in image, a real view: :mod:`lca.model.pixel_alignment`). The
 encoder's feature map and the segmented reference colours are sampled bilinearly at the projections and
 averaged over views with those weights; a linear layer of ``[features, colour, log(1 + total weight)]`` is
-added to the Fourier position tokens. The backbone no longer has to discover which pixels belong to
-which anchor: the first token of an anchor already carries its colour and its local image features (as in
-pixel-aligned methods such as PIFu, and the projected point features of LHM's successors).
+added to the Fourier position tokens. With the references' masks, a sample's weight is also scaled by the
+mask there (a projection the template's misfit put on the background counts for nothing) and colours are
+averaged over the person's pixels only (``sample(image * mask) / sample(mask)``), so the background's white
+never bleeds in. The averaged colour, with a confidence ``1 - exp(-total weight / 0.5)``, is also returned
+as each anchor's colour estimate (``color_prior``): the assembled model starts the canonical colours there.
+
+The backbone no longer has to discover which pixels belong to which anchor: the first token of an anchor
+already carries its colour and its local image features (as in pixel-aligned methods such as PIFu).
 """
 
 from __future__ import annotations
@@ -16,10 +21,10 @@ from typing import Any, ClassVar
 
 import torch
 from pydantic import Field
-from torch import Tensor, nn
+from torch import nn
 
 from lca.contracts.template import TemplateParams
-from lca.contracts.tokenizer import TokenizerInputs
+from lca.contracts.tokenizer import AnchorTokens, TokenizerInputs
 from lca.errors import LcaError
 from lca.model.pixel_alignment import aggregate, sample_views, view_weights
 from lca_plugins.tokenizers.fourier import FourierConfig, FourierTokenizer
@@ -36,6 +41,9 @@ class PixelAlignedConfig(FourierConfig):
     """Pixel size of the cells of the depth test's z-buffer (coarse enough that the mesh leaves no holes)."""
     tolerance: float = Field(0.05, ge=0)
     """An anchor more than this (metres) behind the posed body's nearest surface in its cell is hidden."""
+    color_prior: bool = True
+    """Return the sampled colours as each anchor's colour estimate (needs ``colors``); the model's canonical
+    colours then start from them instead of grey."""
 
 
 class PixelAlignedTokenizer(FourierTokenizer):
@@ -53,7 +61,7 @@ class PixelAlignedTokenizer(FourierTokenizer):
         width = (image_dim if config.features else 0) + (3 if config.colors else 0) + 1
         self.sampled = nn.Linear(width, dim)
 
-    def forward(self, inputs: TokenizerInputs) -> Tensor:
+    def forward(self, inputs: TokenizerInputs) -> AnchorTokens:
         if inputs.poses is None:
             raise LcaError(
                 "the 'pixel-aligned' tokenizer reads the reference views at the anchors' projections, so it "
@@ -76,15 +84,30 @@ class PixelAlignedTokenizer(FourierTokenizer):
                 self.config.cell,
                 self.config.tolerance,
             )
-        maps = []
+        weights = weights.unflatten(0, (b, v))
+        masks = poses.masks
+        mask_samples = None
+        if masks is not None:
+            mask_samples = sample_views(masks.flatten(0, 1).to(inputs.images.dtype), uv, size)  # [B*V, N, 1]
+            weights = weights * mask_samples[..., 0].unflatten(0, (b, v))
+        samples = []
         if self.config.features:
             h, w = inputs.grid
             tokens = inputs.image_tokens.flatten(0, 1)  # [B*V, P, C]
-            maps.append(tokens.transpose(1, 2).unflatten(2, (h, w)))
+            samples.append(sample_views(tokens.transpose(1, 2).unflatten(2, (h, w)), uv, size))
+        colors = None
         if self.config.colors:
-            maps.append(inputs.images.flatten(0, 1))
-        samples = [sample_views(m, uv, size) for m in maps]
+            images = inputs.images.flatten(0, 1)
+            if masks is None:
+                colors = sample_views(images, uv, size)
+            else:  # the person's colour only: the background never bleeds into a sample
+                person = sample_views(images * masks.flatten(0, 1), uv, size)
+                colors = person / mask_samples.clamp(min=1e-3)
+            samples.append(colors)
         values = torch.cat(samples, dim=-1).unflatten(0, (b, v))  # [B, V, N, C']
-        mean, total = aggregate(values, weights.unflatten(0, (b, v)))
+        mean, total = aggregate(values, weights)
         read = torch.cat([mean, torch.log1p(total)[..., None]], dim=-1)
-        return self.norm(self.position(inputs) + self.sampled(read))
+        tokens = self.norm(self.position(inputs) + self.sampled(read))
+        if not (self.config.colors and self.config.color_prior):
+            return AnchorTokens(tokens)
+        return AnchorTokens(tokens, mean[..., -3:].clamp(0, 1), 1 - torch.exp(-total / 0.5))
