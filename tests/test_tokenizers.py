@@ -142,3 +142,31 @@ def test_pixel_aligned_tokens_need_the_reference_poses() -> None:
     inputs = tokenizer_inputs(registry)
     with pytest.raises(LcaError, match="needs each reference's camera and template parameters"):
         tokenizer(replace(inputs, poses=None))
+
+
+def test_colour_prior_starts_canonical_colours_from_the_references() -> None:
+    """confidence 0: the decoder's colours unchanged; confidence 1 over a grey (zero-logit) decoder colour:
+    exactly the estimate; in between, the logits add."""
+    from lca.contracts.decoder import AnchorGaussians
+    from lca.model.avatar import with_color_prior
+
+    def canonical(colors: torch.Tensor) -> AnchorGaussians:
+        b, n, k = colors.shape[:3]
+        return AnchorGaussians(
+            offsets=torch.zeros(b, n, k, 3),
+            quats=torch.tensor([1.0, 0, 0, 0]).expand(b, n, k, 4),
+            scales=torch.ones(b, n, k, 3),
+            opacities=torch.ones(b, n, k),
+            colors=colors,
+        )
+
+    estimate = torch.tensor([[[0.2, 0.7, 0.9], [0.5, 0.1, 0.3]]])
+    decoder = torch.tensor([[[[0.3, 0.3, 0.3]] * 2, [[0.8, 0.6, 0.5]] * 2]])  # [1, 2 anchors, 2, 3]
+    unseen = with_color_prior(canonical(decoder), estimate, torch.zeros(1, 2)).colors
+    torch.testing.assert_close(unseen, decoder)
+    grey = torch.full((1, 2, 2, 3), 0.5)
+    seen = with_color_prior(canonical(grey), estimate, torch.ones(1, 2)).colors
+    torch.testing.assert_close(seen, estimate[:, :, None].expand_as(seen))
+    half = with_color_prior(canonical(decoder), estimate, torch.full((1, 2), 0.5)).colors
+    expected = torch.sigmoid(torch.logit(decoder) + 0.5 * torch.logit(estimate)[:, :, None])
+    torch.testing.assert_close(half, expected)
