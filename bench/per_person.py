@@ -65,6 +65,7 @@ class PerPersonFit:
             colors=torch.sigmoid(raw["colors"]),
         )
 
+    @torch.enable_grad()  # evaluation runs under no_grad; the fit is an optimisation
     def fit(self, references: Views) -> Avatar:
         """The fitted avatar of one person (batch of one) from their reference views."""
         began = time.perf_counter()
@@ -115,3 +116,46 @@ def fit_rows(config: PipelineConfig, steps: list[int], evaluate: Any) -> list[tu
         summary = evaluate(predictor)
         rows.append((f"per-person fit, {count} steps", summary, predictor.seconds / max(predictor.people, 1)))
     return rows
+
+
+def main() -> None:
+    """Only the baseline's rows: ``python bench/per_person.py [--steps 30,100] [--pipeline lca-tiny]``."""
+    import argparse
+
+    from heldout import STORES, cell, heldout
+    from machine import machine_line
+
+    from lca.config import resolve_pipeline
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument(
+        "--pipeline", default="lca-tiny", help="pipeline whose data settings and decoder to use"
+    )
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a config override")
+    parser.add_argument("--steps", default="30,100", help="comma-separated Adam step counts")
+    parser.add_argument("--split", default="test", help="store split (default: test)")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    config = resolve_pipeline(args.pipeline, args.set)
+    model = AvatarModel(config).eval()
+    print(f"machine: {machine_line()}")
+    rows = fit_rows(
+        config,
+        [int(s) for s in args.steps.split(",") if s.strip()],
+        lambda predictor: {
+            key: heldout(model, store, args.split, None, predictor) for key, store in STORES.items()
+        },
+    )
+    print(f"| model | {' | '.join(f'{key} PSNR | {key} SSIM' for key in STORES)} | s/person |")
+    print("|---|" + "---|" * (2 * len(STORES) + 1))
+    for label, summary, seconds in rows:
+        cells = [
+            cell(summary[k], "identity", "full", m, 2 if m == "psnr" else 4)
+            for k in STORES
+            for m in ("psnr", "ssim")
+        ]
+        print(f"| {label} | {' | '.join(cells)} | {seconds:.1f} |")
+
+
+if __name__ == "__main__":
+    main()

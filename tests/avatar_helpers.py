@@ -44,11 +44,13 @@ def make_stores(folder: Path) -> dict[str, str]:
     return {"studio": studio, "wild": wild}
 
 
-def make_run(folder: Path, stores: dict[str, str], seed: int = 0) -> tuple[Path, AvatarModel]:
+def make_run(
+    folder: Path, stores: dict[str, str], seed: int = 0, overrides: tuple[str, ...] = ()
+) -> tuple[Path, AvatarModel]:
     """A run folder with ``config.yaml`` and ``checkpoints/posttrain/final`` holding a tiny random model whose
     decoder outputs are perturbed away from their zero initialisation (so corrections are not trivial)."""
-    overrides = [*TINY_OVERRIDES, f"data.studio.path={stores['studio']}", f"data.wild.path={stores['wild']}"]
-    config = resolve_pipeline("lca-tiny", overrides)
+    paths = [f"data.studio.path={stores['studio']}", f"data.wild.path={stores['wild']}"]
+    config = resolve_pipeline("lca-tiny", [*TINY_OVERRIDES, *paths, *overrides])
     torch.manual_seed(seed)
     model = AvatarModel(config).eval()
     with torch.no_grad():

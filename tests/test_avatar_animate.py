@@ -15,6 +15,7 @@ from lca.avatars.animate import render_motion
 from lca.avatars.create import create_avatar_file, load_model, store_references
 from lca.avatars.motion import load_motion, open_motion, save_motion, store_motion
 from lca.cli import main
+from lca.model.avatar import reference_poses
 from lca.model.backbone import Backbone
 
 
@@ -26,8 +27,9 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> dict:
     model, _found = load_model(run)
     views, source = store_references(model.config, stores["wild"], "g002")
     file = create_avatar_file(
-        model, views.images, views.params["betas"][0], view_mask=views.valid, source=source
-    )
+        model, views.images, views.params["betas"][0], view_mask=views.valid, poses=reference_poses(views),
+        source=source,
+    )  # fmt: skip
     return {"folder": folder, "stores": stores, "path": save_avatar(folder / "p.safetensors", file),
             "encoder": type(model.encoder)}  # fmt: skip
 

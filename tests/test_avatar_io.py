@@ -18,6 +18,7 @@ from lca.avatars.motion import POSE_KEYS, MotionClip
 from lca.avatars.player import load_player
 from lca.cli import main
 from lca.contracts.decoder import AnchorGaussians
+from lca.model.avatar import reference_poses
 from lca.ply import SH_C0, ply_property_names
 
 
@@ -33,6 +34,7 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> dict:
         views.images,
         views.params["betas"][0],
         view_mask=views.valid,
+        poses=reference_poses(views),
         source_checkpoint=str(found.path),
         source=source,
     )  # fmt: skip
@@ -94,7 +96,9 @@ def test_loaded_avatar_drives_like_the_model_that_made_it(made: dict) -> None:
     with torch.no_grad():
         ours = load_player(loaded).drive(loaded.batched(), params, signals, viewmats, Ks, 32, 32)
         refs = made["views"]
-        avatar = model.create_avatar(refs.images[None], refs.valid[None], refs.params["betas"][:1])
+        avatar = model.create_avatar(
+            refs.images[None], refs.valid[None], refs.params["betas"][:1], reference_poses(refs).batched()
+        )
         theirs = model.drive(avatar, params, signals, viewmats, Ks, 32, 32)
     for name in ("means", "quats", "scales", "opacities", "colors"):
         torch.testing.assert_close(
@@ -151,7 +155,9 @@ def test_posed_ply_moves_with_the_motion_translation(made: dict, tmp_path: Path)
     assert np.abs(np.stack([a["x"], a["y"], a["z"]], 1) - canonical).max() > 1e-3  # posed, not canonical
 
 
-def test_cli_create_from_images_and_export(made: dict, tmp_path: Path) -> None:
+def test_cli_create_from_images_and_export(made: dict, tmp_path: Path, capsys) -> None:
+    """Images without cameras: fine for position-only anchor tokens (``fourier``); a pipeline whose tokenizer
+    reads the references at the anchors' projections says what it needs instead."""
     import imageio.v3 as iio
 
     rng = np.random.default_rng(0)
@@ -162,8 +168,13 @@ def test_cli_create_from_images_and_export(made: dict, tmp_path: Path) -> None:
     params = tmp_path / "params.npz"
     np.savez(params, betas=np.linspace(-1, 1, 10, dtype=np.float32))
     out = tmp_path / "from-images.safetensors"
-    args = ["avatar", "create", "--checkpoint", str(made["run"]), "--out", str(out), "--params", str(params)]
-    assert main([*args, *(x for p in images for x in ("--images", str(p)))]) == 0
+    refs = [x for p in images for x in ("--images", str(p))]
+    pixel = ["avatar", "create", "--checkpoint", str(made["run"]), "--out", str(out), "--params", str(params)]
+    assert main([*pixel, *refs]) == 2 and not out.exists()
+    assert "needs each reference's camera and template parameters" in capsys.readouterr().err
+    run, _ = make_run(tmp_path / "fourier", made["stores"], overrides=("tokenizer=fourier",))
+    args = ["avatar", "create", "--checkpoint", str(run), "--out", str(out), "--params", str(params)]
+    assert main([*args, *refs]) == 0
     loaded = load_avatar(out)
     np.testing.assert_allclose(loaded.betas.numpy(), np.linspace(-1, 1, 10), rtol=1e-6)
     assert main(["avatar", "export", str(out), "--out", str(tmp_path / "x.ply")]) == 0

@@ -16,7 +16,14 @@ from lca.losses import Objective
 from lca.model.avatar import AvatarModel, reference_poses
 from lca.registry import default_registry
 
-VARIANTS = ["lca-tiny", "lca-blendshapes", "lca-joint-attention", "lca-cross-attention", "lca-dinov2"]
+VARIANTS = [
+    "lca-tiny",
+    "lca-tiny-paper",
+    "lca-blendshapes",
+    "lca-joint-attention",
+    "lca-cross-attention",
+    "lca-dinov2",
+]
 # Paper-scale pipelines need licensed SMPL-X files and too much memory for a test: they are built on the
 # meta device with the mannequin standing in for SMPL-X (same anchor counts).
 PAPER_SCALE = ["lca-reference"]
@@ -56,7 +63,7 @@ def _batch(store: Path, config_name: str, overrides: list[str]):
     return config, collate([dataset[0], dataset[1]])
 
 
-CASES = [(name, []) for name in VARIANTS] + [("lca-tiny", ["tokenizer=pixel-aligned"])]
+CASES = [(name, []) for name in VARIANTS]
 
 
 @pytest.mark.parametrize(("name", "extra"), CASES, ids=[" ".join([n, *e]) for n, e in CASES])

@@ -19,7 +19,6 @@ import torch
 
 from lca.avatars.file import AvatarFile, from_model
 from lca.config import PipelineConfig, SlotConfig, resolve_pipeline
-from lca.contracts.template import TemplateParams
 from lca.contracts.tokenizer import ReferencePoses
 from lca.errors import LcaError
 from lca.train.checkpoint import CONFIG_FILE, Checkpoint, CheckpointError, load_weights, resolve
@@ -163,10 +162,6 @@ def create_avatar_file(
     :func:`store_references`' views) -> :class:`AvatarFile`."""
     device = next(model.parameters()).device
     mask = torch.ones(1, images.shape[0], dtype=torch.bool) if view_mask is None else view_mask[None]
-    batched = None
-    if poses is not None:
-        params = TemplateParams(**{k: v[None].to(device) for k, v in vars(poses.params).items()})
-        masks = None if poses.masks is None else poses.masks[None].to(device)
-        batched = ReferencePoses(poses.viewmats[None].to(device), poses.Ks[None].to(device), params, masks)
+    batched = None if poses is None else poses.batched().to(device)
     avatar = model.create_avatar(images[None].to(device), mask.to(device), betas[None].to(device), batched)
     return from_model(model, avatar, source_checkpoint=source_checkpoint, source=source)

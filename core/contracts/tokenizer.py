@@ -22,6 +22,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import torch
 from torch import Tensor, nn
 
 from lca.contracts.template import Template, TemplateParams
@@ -38,6 +39,17 @@ class ReferencePoses:
     Ks: Tensor
     params: TemplateParams
     masks: Tensor | None = None
+
+    def batched(self) -> ReferencePoses:
+        """The poses of one person's views ``[V]`` as a batch of one ``[1, V]``."""
+        params = TemplateParams(**{k: v[None] for k, v in vars(self.params).items()})
+        masks = None if self.masks is None else self.masks[None]
+        return ReferencePoses(self.viewmats[None], self.Ks[None], params, masks)
+
+    def to(self, device: torch.device | str) -> ReferencePoses:
+        """A copy on ``device``."""
+        masks = None if self.masks is None else self.masks.to(device)
+        return ReferencePoses(self.viewmats.to(device), self.Ks.to(device), self.params.to(device), masks)
 
 
 @dataclass(frozen=True)
