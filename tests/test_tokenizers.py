@@ -1,6 +1,7 @@
 """Anchor tokenizers: the Fourier basis in closed form, and the geometry of pixel-aligned tokens against
 closed-form cases (projection and sampling at known pixels, a face crop's intrinsics, an anchor hidden
-behind another, the body's back hidden from a frontal camera) and gradients through the sampling.
+behind another, the body's back hidden from a frontal camera), gradients through the sampling, and the
+spreading of seen colours to unseen anchors against a direct evaluation of its formula.
 Conformance of every registered tokenizer runs in tests/test_model_components.py (lca.testing)."""
 
 from __future__ import annotations
@@ -16,7 +17,14 @@ from lca.contracts.template import TemplateParams
 from lca.data.crop import crop_intrinsics, crop_resize
 from lca.errors import LcaError
 from lca.model.fourier import fourier_features
-from lca.model.pixel_alignment import aggregate, hidden, posed_anchors, sample_views, view_weights
+from lca.model.pixel_alignment import (
+    aggregate,
+    hidden,
+    posed_anchors,
+    sample_views,
+    spread_colors,
+    view_weights,
+)
 from lca.registry import default_registry
 from lca.testing.tokenizer import tokenizer_inputs
 
@@ -170,3 +178,42 @@ def test_colour_prior_starts_canonical_colours_from_the_references() -> None:
     half = with_color_prior(canonical(decoder), estimate, torch.full((1, 2), 0.5)).colors
     expected = torch.sigmoid(torch.logit(decoder) + 0.5 * torch.logit(estimate)[:, :, None])
     torch.testing.assert_close(half, expected)
+
+
+def test_spread_colours_keep_seen_anchors_and_fill_unseen_ones_from_their_part() -> None:
+    """Three anchors on a line, 0.1 m apart, radius 0.1: a fully seen anchor keeps its colour; an unseen one
+    between a seen red and an unseen neighbour takes red, with the confidence of the seen share of its
+    kernel; another part's anchor, however near, lends nothing."""
+    anchors = torch.tensor([[[0.0, 0.0, 0.0], [0.1, 0.0, 0.0], [0.2, 0.0, 0.0]]])
+    colors = torch.tensor([[[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.0, 0.0, 1.0]]])
+    confidence = torch.tensor([[1.0, 0.0, 0.0]])
+    out, conf = spread_colors(colors, confidence, anchors, 0.1)
+    torch.testing.assert_close(out[0, 0], colors[0, 0])
+    torch.testing.assert_close(out[0, 1], torch.tensor([1.0, 0.0, 0.0]))
+    k1, k2 = float(np.exp(-0.5)), float(np.exp(-2.0))  # the kernel at one and two radii
+    torch.testing.assert_close(conf[0], torch.tensor([1.0, k1 / (1 + 2 * k1), k2 / (1 + k1 + k2)]))
+    # the same anchors split into parts {0} and {1, 2}: nothing seen in the second part, nothing spreads
+    out, conf = spread_colors(colors, confidence, anchors, 0.1, torch.tensor([[0, 1, 1]]))
+    torch.testing.assert_close(conf[0], torch.tensor([1.0, 0.0, 0.0]))
+    torch.testing.assert_close(out[0, 0], colors[0, 0])
+
+
+def test_spread_colours_match_the_formula_on_random_anchors() -> None:
+    """Random anchors, colours, confidences and parts against a direct numpy evaluation of the docstring's
+    sums (per anchor, a loop over the others)."""
+    generator = torch.Generator().manual_seed(0)
+    anchors = torch.rand(2, 12, 3, generator=generator)
+    colors = torch.rand(2, 12, 3, generator=generator)
+    confidence = torch.rand(2, 12, generator=generator)
+    groups = torch.randint(0, 3, (2, 12), generator=generator)
+    out, conf = spread_colors(colors, confidence, anchors, 0.3, groups)
+    a, c, s, g = (t.double().numpy() for t in (anchors, colors, confidence, groups))
+    for b in range(2):
+        for i in range(12):
+            k = np.array(
+                [np.exp(-np.sum((a[b, i] - a[b, j]) ** 2) / 0.18) * (g[b, i] == g[b, j]) for j in range(12)]
+            )
+            spread = (k * s[b]) @ c[b] / np.sum(k * s[b])
+            seen = np.sum(k * s[b]) / np.sum(k)
+            np.testing.assert_allclose(out[b, i], s[b, i] * c[b, i] + (1 - s[b, i]) * spread, rtol=1e-5)
+            np.testing.assert_allclose(conf[b, i], s[b, i] + (1 - s[b, i]) * seen, rtol=1e-5)

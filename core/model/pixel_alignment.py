@@ -117,3 +117,31 @@ def aggregate(values: Tensor, weights: Tensor, eps: float = 1e-6) -> tuple[Tenso
     total = weights.sum(1)
     mean = (values * weights[..., None]).sum(1) / total.clamp(min=eps)[..., None]
     return mean, total
+
+
+def spread_colors(
+    colors: Tensor, confidence: Tensor, anchors: Tensor, radius: float, groups: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
+    """Colours of anchors that no reference sees, spread from the seen ones nearby on the canonical body.
+
+    ``colors [B, N, 3]`` and ``confidence [B, N]`` in [0, 1] (how well each anchor is seen), ``anchors [B, N,
+    3]`` canonical positions (metres), ``radius`` the spread's reach (a Gaussian kernel of that standard
+    deviation), ``groups [B, N]`` optional labels (e.g. body parts) across which nothing spreads. With
+    ``k_ij = exp(-|a_i - a_j|^2 / (2 radius^2)) [g_i = g_j]``:
+
+    - ``spread_i = sum_j k_ij c_j s_j / sum_j k_ij s_j``, the seen neighbours' colour;
+    - ``seen_i = sum_j k_ij s_j / sum_j k_ij``, how much of the neighbourhood is seen;
+
+    returned as ``color_i = s_i c_i + (1 - s_i) spread_i`` and ``confidence_i = s_i + (1 - s_i) seen_i``, so
+    a seen anchor keeps its own colour and one in an unseen patch takes its surroundings', with the
+    confidence of how much of them is seen. Dense ``[B, N, N]`` kernels: meant for the thousands of anchors
+    of CPU-sized templates, not the paper's 40k (written here because it is four lines of closed form)."""
+    kernel = torch.exp(-torch.cdist(anchors, anchors).square() / (2 * radius**2))
+    if groups is not None:
+        kernel = kernel * (groups[:, :, None] == groups[:, None, :]).to(kernel.dtype)
+    weights = kernel * confidence[:, None, :]
+    total = weights.sum(-1)
+    spread = (weights @ colors) / total.clamp(min=1e-8)[..., None]
+    seen = total / kernel.sum(-1).clamp(min=1e-8)
+    s = confidence[..., None]
+    return s * colors + (1 - s) * spread, confidence + (1 - confidence) * seen

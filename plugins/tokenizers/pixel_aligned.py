@@ -10,6 +10,8 @@ mask there (a projection the template's misfit put on the background counts for 
 averaged over the person's pixels only (``sample(image * mask) / sample(mask)``), so the background's white
 never bleeds in. The averaged colour, with a confidence ``1 - exp(-total weight / 0.5)``, is also returned
 as each anchor's colour estimate (``color_prior``): the assembled model starts the canonical colours there.
+With ``spread_radius``, anchors no reference sees take the estimate of the seen anchors of their body part
+around them (a new camera's view of the back then starts from the person's colours, not grey).
 
 The backbone no longer has to discover which pixels belong to which anchor: the first token of an anchor
 already carries its colour and its local image features (as in pixel-aligned methods such as PIFu).
@@ -26,7 +28,7 @@ from torch import nn
 from lca.contracts.template import TemplateParams
 from lca.contracts.tokenizer import AnchorTokens, TokenizerInputs
 from lca.errors import LcaError
-from lca.model.pixel_alignment import aggregate, sample_views, view_weights
+from lca.model.pixel_alignment import aggregate, sample_views, spread_colors, view_weights
 from lca_plugins.tokenizers.fourier import FourierConfig, FourierTokenizer
 
 
@@ -44,6 +46,10 @@ class PixelAlignedConfig(FourierConfig):
     color_prior: bool = True
     """Return the sampled colours as each anchor's colour estimate (needs ``colors``); the model's canonical
     colours then start from them instead of grey."""
+    spread_radius: float = Field(0.0, ge=0)
+    """Give anchors no reference sees (the back, in a front view) the colour of the seen anchors of the same
+    body part around them, within about this many metres on the canonical body (the colour estimate's
+    :func:`~lca.model.pixel_alignment.spread_colors`); 0 leaves them grey for the decoder to fill."""
 
 
 class PixelAlignedTokenizer(FourierTokenizer):
@@ -110,4 +116,9 @@ class PixelAlignedTokenizer(FourierTokenizer):
         tokens = self.norm(self.position(inputs) + self.sampled(read))
         if not (self.config.colors and self.config.color_prior):
             return AnchorTokens(tokens)
-        return AnchorTokens(tokens, mean[..., -3:].clamp(0, 1), 1 - torch.exp(-total / 0.5))
+        colors, confidence = mean[..., -3:].clamp(0, 1), 1 - torch.exp(-total / 0.5)
+        if self.config.spread_radius > 0:
+            colors, confidence = spread_colors(
+                colors, confidence, inputs.anchors, self.config.spread_radius, inputs.part_labels
+            )
+        return AnchorTokens(tokens, colors, confidence)
