@@ -19,6 +19,7 @@ from lca.registry import default_registry
 VARIANTS = [
     "lca-tiny",
     "lca-tiny-paper",
+    "lca-small",
     "lca-blendshapes",
     "lca-joint-attention",
     "lca-cross-attention",
