@@ -1,12 +1,14 @@
 """The paper's ablation in miniature: lca-tiny-pretrain-only, lca-tiny-posttrain-only and lca-tiny
 (pretrain then post-train) trained on the synthetic data at equal total compute, printed as one table.
 
-    python bench/ablation.py [--steps-scale 1.0] [--split test] [--out runs/bench/ablation-<time>] [--quick]
+    python bench/ablation.py [--steps-scale 1.0] [--seed 0] [--split test] [--out runs/bench/ablation-<time>]
+                             [--quick]
 
 Every pipeline trains the same total number of optimizer steps (400 in registry.yaml: 400 wild, 400 studio,
 240 wild + 160 studio) at the same batch size and views per sample; ``--steps-scale`` multiplies every
-stage's steps and warm-up alike (rounded, at least 1), so the budgets stay equal. Each trains with
-``python -m lca train PIPELINE --run-dir OUT/PIPELINE`` in a subprocess; then, with
+stage's steps and warm-up alike (rounded, at least 1), so the budgets stay equal; ``--seed`` sets every
+run's ``run.seed`` (weights, data order), for the spread over seeds beside the intervals over people. Each
+trains with ``python -m lca train PIPELINE --run-dir OUT/PIPELINE`` in a subprocess; then, with
 ``lca.evaluate.evaluate_store`` on the ``--split`` (held-out identities) of the synthetic stores:
 
 - generalisation: the wild-video layout, all targets, full frame;
@@ -70,6 +72,7 @@ def main() -> None:
     parser.add_argument(
         "--steps-scale", type=float, default=1.0, help="multiply every stage's steps (default 1.0: 400 each)"
     )
+    parser.add_argument("--seed", type=int, default=0, help="run.seed of every run (default 0)")
     parser.add_argument("--split", default="test", help="store split to evaluate (default: test)")
     parser.add_argument(
         "--out", type=Path, help="folder of the three runs (default: runs/bench/ablation-<time>)"
@@ -86,6 +89,7 @@ def main() -> None:
     timings: dict[str, str] = {}
     for pipeline in PIPELINES:
         overrides, total = scaled_overrides(pipeline, scale)
+        overrides.append(f"run.seed={args.seed}")
         run_dir = out / pipeline
         if args.eval_only:
             timings[pipeline] = f"{total} steps"
@@ -104,7 +108,7 @@ def main() -> None:
 
     records = {p: check_held_out_stores(out / p, args.split, allow_seen=False) for p in PIPELINES}
     lpips_model, note = lpips()
-    base = resolve_pipeline(PIPELINES[-1])
+    base = resolve_pipeline(PIPELINES[-1], [f"run.seed={args.seed}"])
     rows = [("untrained (same seed)", "0 steps", untrained_model(base), None)]
     rows += [(p, timings[p], stage_models(out / p)[-1][1], records[p]) for p in PIPELINES]
     metric_names = ["psnr", "ssim"] + (["lpips"] if lpips_model is not None else [])
@@ -120,7 +124,10 @@ def main() -> None:
             )
             for label, budget, model, seen in rows
         ]
-    print(f"\nablation at --steps-scale {scale:g}, {args.split} split; evaluation {load.summary()}; {note}")
+    print(
+        f"\nablation at --steps-scale {scale:g}, seed {args.seed}, {args.split} split; "
+        f"evaluation {load.summary()}; {note}"
+    )
     print(LEGEND)
     counts = results[0][2]
     headings = [
