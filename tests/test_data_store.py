@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import warnings
@@ -117,6 +118,65 @@ def test_corrupt_and_missing_chunks_are_located(tmp_path: Path) -> None:
     _chunk_file(url, "g000", 1).unlink()
     found = {(p.group, p.array, p.index) for p in check_store(url)}
     assert found == {("g001", "frames", (2,)), ("g000", "frames", (1,))}
+
+
+@pytest.mark.parametrize("codec", ["zstd", "jpeg"])  # Zarr v3 and v2 stores
+def test_missing_chunks_and_deleted_arrays_are_errors_not_zeros(tmp_path: Path, codec: str) -> None:
+    """Zarr reads a missing chunk as its fill value: a deleted frame chunk, a deleted `masks` array and a
+    deleted `smplx/body_pose` (still listed by the consolidated metadata) must each fail to read, located,
+    and `lca data check` must report each one."""
+    url = str(tmp_path / "s.zarr")
+    make_store(url, "wild-video", codec)
+    frames = zarr.open_group(url, mode="r")["g000"]["frames"]
+    frame_chunk = Path(url) / "g000" / "frames" / frames.metadata.encode_chunk_key((2, 0, 0, 0))
+    frame_chunk.unlink()
+    shutil.rmtree(Path(url) / "g001" / "masks")
+    shutil.rmtree(Path(url) / "g002" / "smplx" / "body_pose")
+    reader = StoreReader(url)
+    for read, where in (
+        (lambda: reader.read_frame("g000", 2), ("g000", "frames", (2,))),
+        (lambda: reader.read_mask("g001", 0), ("g001", "masks", (0,))),
+        (lambda: reader.meta("g002"), ("g002", "smplx/body_pose", None)),
+    ):
+        with pytest.raises(ChunkError, match="is missing") as info:
+            read()
+        problem = info.value.problems[0]
+        assert (problem.group, problem.array, problem.index) == where
+    reader.read_frame("g000", 1)  # the chunks that are there still read
+    found = {(p.group, p.array) for p in check_store(url)}
+    assert found == {("g000", "frames"), ("g001", "masks"), ("g002", "smplx/body_pose")}
+
+
+def test_all_zero_small_arrays_are_stored_and_version_1_stores_still_read(tmp_path: Path) -> None:
+    """Schema v2 stores an all-zero pose chunk (Zarr would leave it out); a v1 store, which lacked such
+    chunks, keeps reading them as zeros instead of failing."""
+    from lca.data.writer import StoreWriter
+
+    url = str(tmp_path / "s.zarr")
+    with StoreWriter(url, "wild-video") as store:
+        clip = store.add_clip(
+            "g000", identity="a", split="train", num_frames=1, height=8, width=8, betas=np.zeros(10)
+        )
+        clip.append(
+            image=np.zeros((8, 8, 3), np.uint8),
+            mask=np.zeros((8, 8), np.uint8),
+            smplx={**{k: np.zeros(d) for k, d in SMPLX_POSE_DIMS.items()}, "expression": np.zeros(10)},
+            face_box=np.zeros(4),
+            viewmat=np.eye(4),
+            K=np.eye(3),
+        )
+    assert check_store(url) == []  # every chunk there, the all-zero ones too
+    (Path(url) / "g000" / "smplx" / "jaw_pose" / "c" / "0" / "0").unlink()  # its one chunk
+    with pytest.raises(ChunkError, match="is missing"):
+        StoreReader(url).meta("g000")
+    root = zarr.open_group(url, mode="r+", use_consolidated=False)
+    for node in (root, root["g000"]):
+        node.attrs["schema_version"] = 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "consolidated metadata is not in the v3 spec"
+        zarr.consolidate_metadata(url)
+    assert not StoreReader(url).meta("g000").smplx["jaw_pose"].any()
+    assert check_store(url) == []
 
 
 def test_check_passes_on_a_good_store(tmp_path: Path) -> None:

@@ -68,6 +68,7 @@ def straight(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_straight_run_writes_outputs(straight: Path) -> None:
     metrics = _metrics(straight)["stages"]["fit"]
     assert metrics["status"] == "done" and metrics["steps"] == 6 and metrics["skipped_steps"] == 0
+    assert metrics["skipped_samples"] == 0
     assert sorted(p.name for p in (straight / "checkpoints" / "fit").iterdir()) == [
         "final",
         "step-000002",
@@ -134,6 +135,20 @@ def test_nan_batch_is_skipped_and_counted(tmp_path: Path) -> None:
     metrics = _metrics(run_dir)["stages"]["fit"]
     assert metrics["status"] == "done" and metrics["skipped_steps"] == 2
     assert all(torch.isfinite(t).all() for t in _final(run_dir).values())
+
+
+def test_unreadable_samples_skipped_are_counted(tmp_path: Path) -> None:
+    """on_error=skip: index 4 is read once per epoch (12 samples over 6 indices: twice); each skip counts in
+    metrics.json and TensorBoard, and training goes on with the next index's sample."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run_dir = tmp_path / "run"
+    _run(run_dir, ["data.toy.on_error=skip", "data.toy.unreadable_indices=[4]"])
+    metrics = _metrics(run_dir)["stages"]["fit"]
+    assert metrics["status"] == "done" and metrics["skipped_samples"] == 2 and metrics["skipped_steps"] == 0
+    events = EventAccumulator(str(next((run_dir / "tensorboard").rglob("events.out.tfevents.*")).parent))
+    events.Reload()
+    assert events.Scalars("fit/skipped_samples")[-1].value == 2
 
 
 def test_too_many_non_finite_steps_in_a_row_abort(tmp_path: Path) -> None:

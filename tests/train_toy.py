@@ -23,6 +23,7 @@ from lca.config import PipelineConfig, resolve_raw
 from lca.contracts.dataset import Dataset, DatasetConfig, Provenance
 from lca.contracts.model import ModelOutput
 from lca.contracts.sample import Driving, Sample, Views
+from lca.errors import ChunkError, Problem
 from lca.registry import KINDS, Registry, build_registry
 
 
@@ -55,6 +56,8 @@ class ToyDataConfig(DatasetConfig):
     """Number of samples."""
     nan_indices: tuple[int, ...] = ()
     """Indices whose target images are NaN (non-finite step test)."""
+    unreadable_indices: tuple[int, ...] = ()
+    """Indices whose reading raises a :class:`ChunkError` (``on_error: skip`` counting test)."""
     delay: float = 0.0
     """Seconds slept per sample (to catch a subprocess mid-run)."""
 
@@ -93,6 +96,8 @@ class ToyDataset(Dataset):
     def make_sample(self, index: int, rng: np.random.Generator) -> Sample:
         if self.config.delay:
             time.sleep(self.config.delay)
+        if index in self.config.unreadable_indices:
+            raise ChunkError([Problem("memory://toy", "chunk is missing", f"g{index}", "frames", (0,))])
         references = self._views(rng, self.config.num_references)
         targets = self._views(rng, self.config.num_targets)
         if index in self.config.nan_indices:

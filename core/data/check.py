@@ -1,8 +1,9 @@
 """``lca data check STORE``: validate the schema, then read every image chunk (or a random sample).
 
 Zarr returns the fill value for a chunk that does not exist, so a lost chunk file would read as a
-black frame. The writer stores every chunk (``write_empty_chunks``), which makes a missing chunk a
-defect that this check reports by key before decoding anything.
+black frame (or zero SMPL-X parameters). The writer stores every chunk (``write_empty_chunks``), which
+makes a missing chunk a defect that this check reports by key before decoding anything
+(:mod:`lca.data.chunks`, which the reader asks too).
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from typing import Any
 
 import numpy as np
 import zarr
-from zarr.core.sync import sync  # zarr's own bridge to its async store API (no public sync `exists`)
 
-from lca.data.schema import LAYOUT_ARRAYS, group_names, open_store, validate
+from lca.data.chunks import chunk_exists, chunk_key, image_chunk, missing_chunks
+from lca.data.schema import EVERY_CHUNK_SINCE, LAYOUT_ARRAYS, group_names, open_store, validate
 from lca.errors import Problem, StoreError
 
 
@@ -43,6 +44,7 @@ def check_store(
         return problems
     rng = np.random.default_rng(seed)
     layout = root.attrs["layout"]
+    every_chunk = root.attrs["schema_version"] >= EVERY_CHUNK_SINCE
     for name in group_names(root):
         group = root[name]
         for spec in LAYOUT_ARRAYS[layout]:
@@ -52,11 +54,14 @@ def check_store(
             if spec.name in ("frames", "masks"):
                 problems += _check_images(array, str(url), name, spec.name, sample, rng)
             else:
-                problems += _check_small(array, str(url), name, spec.name)
+                problems += _check_small(array, str(url), name, spec.name, every_chunk)
     return problems
 
 
-def _check_small(array: zarr.Array, store: str, group: str, name: str) -> list[Problem]:
+def _check_small(array: zarr.Array, store: str, group: str, name: str, every_chunk: bool) -> list[Problem]:
+    missing = missing_chunks(array) if every_chunk else []  # schema v1 left out all-zero chunks
+    if missing:
+        return [Problem(store, f"chunk '{key}' is missing", group, name) for key in missing]
     try:
         values = array[...]
     except Exception as error:
@@ -75,10 +80,9 @@ def _check_images(
     if sample is not None and sample < len(indices):
         indices = [indices[i] for i in sorted(rng.choice(len(indices), size=sample, replace=False))]
     problems = []
-    tail = (0,) * (array.ndim - len(lead))
     for index in indices:
-        key = f"{array.path}/{array.metadata.encode_chunk_key((*index, *tail))}"
-        if not sync(array.store.exists(key)):
+        if not chunk_exists(array, image_chunk(array, index)):
+            key = chunk_key(array, image_chunk(array, index))
             problems.append(Problem(store, f"chunk '{key}' is missing", group, name, index))
             continue
         try:

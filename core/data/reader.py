@@ -22,8 +22,17 @@ import numpy as np
 import zarr
 from numcodecs.compat import ensure_contiguous_ndarray
 
+from lca.data.chunks import chunk_exists, chunk_key, image_chunk, missing_chunks
 from lca.data.locations import is_synthetic
-from lca.data.schema import LAYOUT_ARRAYS, SMPLX_GROUP, SMPLX_KEYS, group_names, open_store, require_valid
+from lca.data.schema import (
+    EVERY_CHUNK_SINCE,
+    LAYOUT_ARRAYS,
+    SMPLX_GROUP,
+    SMPLX_KEYS,
+    group_names,
+    open_store,
+    require_valid,
+)
 from lca.errors import ChunkError, Problem, SchemaError, UnresolvedStoreError
 
 
@@ -90,6 +99,7 @@ class StoreReader:
             require_valid(root, self.url)
         self.layout: str = root.attrs["layout"]
         self.codec: str = root.attrs["codec"]
+        self._every_chunk = root.attrs["schema_version"] >= EVERY_CHUNK_SINCE
         self._group_attrs = {name: dict(root[name].attrs) for name in group_names(root)}
         self._meta: dict[str, GroupMeta] = {}
 
@@ -171,7 +181,13 @@ class StoreReader:
 
     def _read_whole(self, group: str, name: str) -> np.ndarray:
         try:
-            return np.asarray(self._array(group, name)[...], dtype=np.float32)
+            array = self._array(group, name)
+            missing = missing_chunks(array) if self._every_chunk else []
+            if missing:  # zarr would read them as zeros
+                raise FileNotFoundError(
+                    f"chunk '{missing[0]}' is missing ({len(missing)} of {array.nchunks})"
+                )
+            return np.asarray(array[...], dtype=np.float32)
         except Exception as error:
             raise _chunk_error(self.url, group, name, None, error) from error
 
@@ -189,6 +205,8 @@ class StoreReader:
         try:
             if array.metadata.zarr_format == 2 and array.metadata.compressor is not None:
                 return _read_v2_chunk(array, index)
+            if not chunk_exists(array, image_chunk(array, index)):  # zarr would read it as zeros
+                raise FileNotFoundError(f"chunk '{chunk_key(array, image_chunk(array, index))}' is missing")
             return np.asarray(array[index])
         except Exception as error:  # any decoder failure becomes a located ChunkError
             raise _chunk_error(self.url, group, name, index, error) from error
@@ -202,8 +220,7 @@ def _read_v2_chunk(array: zarr.Array, index: tuple[int, ...]) -> np.ndarray:
     from zarr.core.sync import sync
 
     metadata = array.metadata
-    coords = (*index, *([0] * (len(metadata.shape) - len(index))))
-    key = f"{array.path}/{metadata.dimension_separator.join(str(c) for c in coords)}"
+    key = chunk_key(array, image_chunk(array, index))
     buffer = sync(array.store.get(key, prototype=default_buffer_prototype()))
     if buffer is None:
         raise FileNotFoundError(f"chunk '{key}' is missing (every image chunk is written)")

@@ -31,8 +31,13 @@ import zarr
 from lca.errors import Problem, SchemaError
 from lca.splits import SPLITS
 
-SCHEMA_VERSION = 1
-"""Version written by this toolkit; stores with a higher version are refused (written by a newer one)."""
+SCHEMA_VERSION = 2
+"""Version written by this toolkit; stores with a higher version are refused (written by a newer one).
+Version 2: every chunk of every array is stored. Version 1 stored every image chunk, but Zarr left out the
+all-zero chunks of the small per-frame arrays (a zero hand pose), so there a missing one reads as zeros."""
+
+EVERY_CHUNK_SINCE = 2
+"""The first schema version whose stores hold every chunk of the small arrays too."""
 
 LAYOUTS = ("wild-video", "studio")
 CODECS = ("zstd", "jpeg", "webp")

@@ -191,7 +191,13 @@ class GroupWriter:
         self._closed = True
 
     def _write_small(self, name: str, data: np.ndarray) -> None:
-        self.group.create_array(name, data=data.astype(np.float32), compressors=_lossless(self._zarr_format))
+        # write_empty_chunks: an all-zero pose is stored too, so a missing chunk is a defect (schema v2)
+        self.group.create_array(
+            name,
+            data=data.astype(np.float32),
+            compressors=_lossless(self._zarr_format),
+            config={"write_empty_chunks": True},
+        )
 
 
 def _need(params: Mapping[str, ArrayLike], key: str, group: str, t: int) -> ArrayLike:

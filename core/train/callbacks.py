@@ -53,7 +53,8 @@ class Ema(TrainingCallback):
 
 
 class ProgressBar(TrainingCallback):
-    """A tqdm bar per stage with the loss, samples per second and skipped steps (main process only)."""
+    """A tqdm bar per stage with the loss, samples per second, steps skipped for a non-finite loss and
+    unreadable samples skipped (main process only)."""
 
     def __init__(self, enabled: bool) -> None:
         self.enabled, self.bar, self.began = enabled, None, 0.0
@@ -77,7 +78,12 @@ class ProgressBar(TrainingCallback):
         elapsed = time.perf_counter() - self.began
         rate = (result.step - loop.start_step) * loop.samples_per_step / max(elapsed, 1e-9)
         self.bar.update(1)
-        self.bar.set_postfix(loss=f"{result.total:.4f}", samples_s=f"{rate:.1f}", skipped=loop.bad_total)
+        self.bar.set_postfix(
+            loss=f"{result.total:.4f}",
+            samples_s=f"{rate:.1f}",
+            bad_steps=loop.bad_total,
+            skipped_samples=loop.skipped_total,
+        )
 
     def on_stage_end(self, loop: StageLoop) -> None:
         if self.bar is not None:
@@ -86,7 +92,7 @@ class ProgressBar(TrainingCallback):
 
 
 class ScalarLogger(TrainingCallback):
-    """Losses, lr per parameter group, gradient norm and skipped steps to accelerate's trackers every
+    """Losses, lr per parameter group, gradient norm, skipped steps and samples to accelerate's trackers every
     ``every`` steps and at the stage's last step, tagged ``<stage>/...``."""
 
     def __init__(self, every: int) -> None:
@@ -100,6 +106,7 @@ class ScalarLogger(TrainingCallback):
         values |= {f"{name}/lr/{g['name']}": g["lr"] for g in loop.optimizer.param_groups}
         values[f"{name}/grad_norm"] = float(result.grad_norm)
         values[f"{name}/skipped_steps"] = loop.bad_total
+        values[f"{name}/skipped_samples"] = loop.skipped_total
         loop.accelerator.log(values, step=result.step)
 
 
@@ -160,6 +167,7 @@ class Checkpointer(TrainingCallback):
                     "scheduler": loop.scheduler.state_dict(),
                     "rng": ckpt.capture_rng_state(),
                     "bad_steps": loop.bad_total,
+                    "skipped_samples": loop.skipped_total,
                 }
             meta = {
                 "stage": loop.stage.name,

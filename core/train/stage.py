@@ -102,7 +102,9 @@ def load_initial(model: nn.Module, initial: InitialWeights, config: PipelineConf
 class StepResult:
     """One optimizer step, as the callbacks see it. ``step`` counts the steps done including this one;
     ``applied`` is False when a non-finite loss or gradient skipped it; ``stopping`` when any process was
-    asked to stop (SIGINT/SIGTERM). ``output``/``batch`` are the last micro-batch's."""
+    asked to stop (SIGINT/SIGTERM); ``skipped_samples`` how many unreadable dataset indices every process
+    together skipped (``on_error: skip``) to fill this step's batches. ``output``/``batch`` are the last
+    micro-batch's."""
 
     step: int
     losses: LossTerms
@@ -110,6 +112,7 @@ class StepResult:
     grad_norm: Tensor
     applied: bool
     stopping: bool
+    skipped_samples: int
     output: ModelOutput
     batch: Batch
 
@@ -172,12 +175,13 @@ class StageLoop:
             generator=torch.Generator().manual_seed(run.seed),  # keeps the global torch RNG untouched
         )
         self.model, self.optimizer, self.loader = acc.prepare(model, optimizer, loader)
-        self.step_count, self.bad_total, self.bad_in_row = 0, 0, 0
+        self.step_count, self.bad_total, self.bad_in_row, self.skipped_total = 0, 0, 0, 0
         if resume_from is not None:
             state = ckpt.load_state(resume_from)
             self.optimizer.load_state_dict(state["optimizer"])
             self.scheduler.load_state_dict(state["scheduler"])
             self.step_count, self.bad_total = int(state["step"]), int(state["bad_steps"])
+            self.skipped_total = int(state.get("skipped_samples", 0))  # absent in older checkpoints
             ckpt.restore_rng_state(state["rng"])
         self.start_step = self.step_count
         self.objective = Objective(config.loss, registry).to(acc.device)
@@ -214,9 +218,10 @@ class StageLoop:
         process skips it (the schedule still advances, so lr stays a function of the step)."""
         acc, stage, model = self.accelerator, self.stage, self.model
         totals: list[Tensor] = []
-        output, batch, losses = None, None, None
+        output, batch, losses, skipped = None, None, None, 0
         for micro in range(stage.grad_accumulation):
             batch = next(self._batches)
+            skipped += len(batch.skipped)
             sync = nullcontext() if micro == stage.grad_accumulation - 1 else acc.no_sync(model)
             with sync, acc.autocast():
                 output = model(batch)
@@ -230,8 +235,11 @@ class StageLoop:
         if acc.mixed_precision != "fp16":  # with fp16 the grad scaler skips overflowing steps itself
             finite = finite and bool(torch.isfinite(grad_norm))
         requested = bool(self.stop is not None and self.stop.requested)
-        flags = torch.tensor([float(not finite), float(requested)], device=acc.device)
-        bad, stopping = (acc.gather(flags).reshape(-1, 2).amax(dim=0) > 0).tolist()
+        flags = torch.tensor([float(not finite), float(requested), float(skipped)], device=acc.device)
+        gathered = acc.gather(flags).reshape(-1, 3)
+        bad, stopping = (gathered[:, :2].amax(dim=0) > 0).tolist()
+        skipped = int(gathered[:, 2].sum())
+        self.skipped_total += skipped
         if bad:
             self.optimizer.zero_grad(set_to_none=True)
             self.bad_in_row, self.bad_total = self.bad_in_row + 1, self.bad_total + 1
@@ -262,6 +270,7 @@ class StageLoop:
             grad_norm=grad_norm,
             applied=not bad,
             stopping=bool(stopping),
+            skipped_samples=skipped,
             output=output,
             batch=batch,
         )

@@ -46,6 +46,9 @@ class StageResult:
     start_step: int = 0
     steps: int = 0
     skipped_steps: int = 0
+    """Optimizer steps skipped for a non-finite loss or gradient."""
+    skipped_samples: int = 0
+    """Unreadable dataset indices skipped (``on_error: skip``), all processes together."""
     seconds: float = 0.0
     samples_per_second: float = 0.0
     last_losses: dict[str, float] = field(default_factory=dict)
@@ -64,6 +67,7 @@ class _Record(TrainingCallback):
 
     def on_step_end(self, loop: StageLoop, result: StepResult) -> None:
         self.result.skipped_steps = loop.bad_total
+        self.result.skipped_samples = loop.skipped_total
         self.result.last_losses = result.scalars()
 
 
