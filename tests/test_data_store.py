@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -177,6 +178,36 @@ def test_all_zero_small_arrays_are_stored_and_version_1_stores_still_read(tmp_pa
         zarr.consolidate_metadata(url)
     assert not StoreReader(url).meta("g000").smplx["jaw_pose"].any()
     assert check_store(url) == []
+
+
+CORRUPTIONS = {
+    "truncated": lambda text: text[: len(text) // 2],
+    "garbage": lambda text: "\x00\xff not json",
+    "a list": lambda text: "[]",
+    "null": lambda text: "null",
+    "empty object": lambda text: "{}",
+    "wrong format": lambda text: re.sub(r'"zarr_format": \d', '"zarr_format": 7', text),
+}
+
+
+@pytest.mark.parametrize("corruption", CORRUPTIONS)
+@pytest.mark.parametrize("codec", ["zstd", "jpeg"])  # Zarr v3 (zarr.json) and v2 (.zmetadata, .zgroup)
+def test_corrupt_root_metadata_is_a_located_store_error(tmp_path: Path, codec: str, corruption: str) -> None:
+    """What `lca train` and `lca data check` open first: every corruption of the root metadata is a
+    StoreError naming the store (the CLI prints it, exit code 2), never a JSON or zarr traceback."""
+    from lca.errors import StoreError
+
+    url = str(tmp_path / "s.zarr")
+    make_store(url, "wild-video", codec)
+    for name in ("zarr.json", ".zmetadata", ".zgroup", ".zattrs"):
+        path = Path(url) / name
+        if path.exists():
+            path.write_text(CORRUPTIONS[corruption](path.read_text()))
+    with pytest.raises(StoreError) as info:
+        StoreReader(url)
+    assert url in str(info.value)
+    problems = check_store(url)
+    assert problems and all(p.store == url for p in problems)
 
 
 def test_check_passes_on_a_good_store(tmp_path: Path) -> None:

@@ -189,6 +189,12 @@ def open_store(url: str, mode: str = "r", storage_options: Mapping[str, Any] | N
         return zarr.open_group(url, mode=mode, storage_options=options)
     except FileNotFoundError as error:
         raise SchemaError([Problem(url, f"no Zarr store here ({error})")]) from error
+    except (ValueError, TypeError, AttributeError) as error:  # zarr's errors on unparsable metadata
+        message = (
+            f"its metadata cannot be read (a corrupt or truncated zarr.json / .zgroup / .zmetadata?): "
+            f"{type(error).__name__}: {error}; restore the store from its source, or rewrite it"
+        )
+        raise SchemaError([Problem(url, message)]) from error
 
 
 def group_names(root: zarr.Group) -> list[str]:
