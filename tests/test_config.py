@@ -159,6 +159,34 @@ def test_user_file_can_inherit_a_registered_pipeline(toy_registry: Registry, tmp
     assert config.name == "mine"
 
 
+UNSAFE_NAMES = ["../../x", "..", ".hidden", "a/b", "a\\b", "", " ", "/abs", "x y", "tab\t", "nul\x00"]
+
+
+@pytest.mark.parametrize("name", UNSAFE_NAMES)
+def test_unsafe_stage_and_pipeline_names_are_refused(
+    toy_registry: Registry, tmp_path: Path, name: str
+) -> None:
+    """Stage and pipeline names become folders of the run: none may step outside it or hide in it."""
+    with pytest.raises(ConfigError, match=r"becomes a folder of the run") as info:
+        resolve_pipeline("toy", [f"schedule.pretrain.name={name!r}"], registry=toy_registry)
+    assert "schedule." in str(info.value)
+    path = tmp_path / "mine.yaml"
+    path.write_text(f"base: toy\nname: {name!r}\n")
+    if name:  # an empty name falls back to the file's stem
+        with pytest.raises(ConfigError, match=r"name: pipeline name .* becomes a folder of the run"):
+            resolve_pipeline(path, registry=toy_registry)
+
+
+@pytest.mark.parametrize("name", ["pretrain", "stage_2", "v1.0", "A-b"])
+def test_safe_names_are_kept(toy_registry: Registry, name: str) -> None:
+    config = resolve_pipeline(
+        "toy",
+        [f"schedule.pretrain.name={name}", f"schedule.posttrain.init_from={name}"],
+        registry=toy_registry,
+    )
+    assert config.schedule[0].name == name
+
+
 def test_inheritance_loop_is_an_error(toy_registry: Registry) -> None:
     toy_registry.add_fragment(
         {"pipelines": {"loop-a": {"base": "loop-b"}, "loop-b": {"base": "loop-a"}}},

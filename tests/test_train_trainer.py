@@ -151,6 +151,19 @@ def test_unreadable_samples_skipped_are_counted(tmp_path: Path) -> None:
     assert events.Scalars("fit/skipped_samples")[-1].value == 2
 
 
+def test_resume_of_a_folder_without_checkpoints_and_a_file_as_run_dir_are_refused(tmp_path: Path) -> None:
+    """--resume never silently starts afresh (a mistyped path would lose the run's history), and a run
+    folder that is a file is named before anything is written."""
+    for missing in (tmp_path / "no-such-run", tmp_path):  # absent, and present without checkpoints
+        with pytest.raises(TrainingError, match="holds no checkpoints"):
+            _run(missing, resume=True)
+    afile = tmp_path / "notes.txt"
+    afile.write_text("x")
+    with pytest.raises(TrainingError, match="is a file, not a folder"):
+        _run(afile)
+    assert afile.read_text() == "x"
+
+
 def test_too_many_non_finite_steps_in_a_row_abort(tmp_path: Path) -> None:
     with pytest.raises(TrainingError, match="3 steps in a row had a non-finite loss or gradient"):
         _run(tmp_path / "run", ["data.toy.nan_indices=[0, 1, 2, 3, 4, 5]"])

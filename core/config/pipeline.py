@@ -18,7 +18,14 @@ import yaml
 from lca.component import ComponentConfig
 from lca.config.defaults import DEFAULT_LOSS_TERMS
 from lca.config.overrides import SECTIONS, SLOT_GROUPS, SLOTS, Override, apply_overrides
-from lca.config.sections import LossOptions, ModelOptions, RunOptions, Section, StageConfig
+from lca.config.sections import (
+    LossOptions,
+    ModelOptions,
+    RunOptions,
+    Section,
+    StageConfig,
+    unsafe_name_message,
+)
 from lca.errors import ComponentImportError, ConfigError, ConfigIssue, LcaError, did_you_mean, hint_for
 from lca.registry import Registry, default_registry
 from lca.validation import validate_model
@@ -219,10 +226,14 @@ def resolve_raw(
         sections["loss"].terms = {name: term.to_dict() for name, term in terms.items()}
 
     schedule = _validate_schedule(definition.get("schedule") or [], set(raw_slots.get("data") or {}), issues)
+    name = str(definition.get("name") or label)
+    unsafe = unsafe_name_message("pipeline", name)
+    if unsafe:
+        issues.append(ConfigIssue("name", unsafe))
     if issues:
         raise ConfigError(label, issues)
     return PipelineConfig(
-        name=str(definition.get("name") or label),
+        name=name,
         summary=str(definition.get("summary", "")),
         slots=slots,
         drivers=groups["drivers"],

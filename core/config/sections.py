@@ -3,11 +3,26 @@ losses, the run options and the training stages. Components' own configs live be
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from lca.config.defaults import DEFAULT_LOSS_TERMS
+
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+"""Pipeline and stage names become folders of a run (``runs/<pipeline>/...``, ``checkpoints/<stage>``): no
+separators, no leading dot, so no name can reach outside the run folder."""
+
+
+def unsafe_name_message(kind: str, name: str) -> str | None:
+    """Why ``name`` cannot name a ``kind`` (None when it can)."""
+    if SAFE_NAME.fullmatch(name):
+        return None
+    return (
+        f"{kind} name {name!r} becomes a folder of the run, so it must be letters, digits, '-', '_' and '.' "
+        "only, starting with a letter or digit"
+    )
 
 
 class Section(BaseModel):
@@ -81,6 +96,15 @@ class StageConfig(Section):
 
     name: str
     """Stage name, unique in the schedule; `lca train --stage NAME` runs only this stage."""
+
+    @field_validator("name")
+    @classmethod
+    def _safe(cls, name: str) -> str:
+        message = unsafe_name_message("stage", name)
+        if message:
+            raise ValueError(message)
+        return name
+
     data: str
     """Name of the dataset slot (under `data`) this stage reads."""
     steps: int = Field(100, ge=1)

@@ -107,6 +107,13 @@ def choose_run_dir(config: PipelineConfig, run_dir: Path | None, resume: bool) -
             n += 1
             run_dir = base / f"{stamp}-{n}"
         return run_dir
+    if run_dir.exists() and not run_dir.is_dir():
+        raise TrainingError(f"--run-dir {run_dir} is a file, not a folder: choose a folder for the run.")
+    if resume and not (run_dir / "checkpoints").is_dir():
+        raise TrainingError(
+            f"--resume: {run_dir} holds no checkpoints (is the path right?); drop --resume to start a fresh "
+            "run there."
+        )
     if not resume and (run_dir / "checkpoints").is_dir() and any((run_dir / "checkpoints").iterdir()):
         raise TrainingError(
             f"{run_dir} already holds checkpoints: pass --resume to continue it, or choose another run dir."
