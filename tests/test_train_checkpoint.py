@@ -74,12 +74,44 @@ def test_corrupt_checkpoint_is_refused_and_the_previous_one_used(tmp_path: Path)
     assert found is not None and found.step == 2
 
 
+BAD_META = {
+    "null": None,
+    "a list": [1, 2],
+    "a string": "meta",
+    "no stage": {"stage_index": 0, "step": 4, "final": False, "files": {}},
+    "step as text": {"stage": "fit", "stage_index": 0, "step": "4", "final": False, "files": {}},
+    "negative step": {"stage": "fit", "stage_index": 0, "step": -4, "final": False, "files": {}},
+    "final as int": {"stage": "fit", "stage_index": 0, "step": 4, "final": 1, "files": {}},
+    "files a list": {"stage": "fit", "stage_index": 0, "step": 4, "final": False, "files": ["a"]},
+}
+
+
+@pytest.mark.parametrize("content", BAD_META)
+def test_malformed_meta_is_refused_by_name_and_the_previous_checkpoint_used(
+    tmp_path: Path, content: str
+) -> None:
+    """Valid JSON of the wrong shape in the newest checkpoint's meta.json: a warning naming it and what is
+    wrong, and resuming uses the checkpoint before (never a TypeError on every --resume)."""
+    import json
+
+    model = torch.nn.Linear(3, 2)
+    _save(tmp_path, 2, model)
+    newest = _save(tmp_path, 4, model)
+    (newest / ckpt.META_FILE).write_text(json.dumps(BAD_META[content]))
+    with pytest.raises(ckpt.CorruptCheckpointError, match=r"step-000004: meta\.json is malformed"):
+        ckpt.verify(newest)
+    with pytest.warns(UserWarning, match=r"step-000004: meta\.json is malformed.*Skipping it"):
+        found = ckpt.find_latest(tmp_path)
+    assert found is not None and found.step == 2
+
+
 def test_incomplete_directory_is_ignored(tmp_path: Path) -> None:
     (tmp_path / "step-000009").mkdir()  # a directory without meta.json
     with pytest.warns(UserWarning, match="step-000009 is incomplete"):
         assert ckpt.find_latest(tmp_path) is None
     _save(tmp_path, 2, torch.nn.Linear(3, 2))
-    assert ckpt.find_latest(tmp_path).step == 2
+    with pytest.warns(UserWarning, match="step-000009 is incomplete.*Skipping it"):  # named every time
+        assert ckpt.find_latest(tmp_path).step == 2
 
 
 def test_prune_keeps_the_last_n_and_final(tmp_path: Path) -> None:

@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
 from safetensors.torch import load_model, save_model
 from torch import nn
 
@@ -64,6 +65,37 @@ class CorruptCheckpointError(CheckpointError):
 
 class CheckpointMismatchError(CheckpointError):
     """A checkpoint written by a pipeline with other components (names the differing slots)."""
+
+
+class _Meta(BaseModel):
+    """The fields of ``meta.json`` that reading relies on, checked before use (others are kept as written)."""
+
+    model_config = ConfigDict(extra="allow")
+    stage: StrictStr
+    stage_index: StrictInt = Field(ge=0)
+    step: StrictInt = Field(ge=0)
+    final: StrictBool
+    files: dict[StrictStr, StrictStr]
+
+
+def _read_meta(path: Path) -> dict[str, Any]:
+    """``path/meta.json`` parsed and checked; :class:`CorruptCheckpointError` naming what is wrong."""
+    meta_path = path / META_FILE
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CorruptCheckpointError(f"Checkpoint {path} is incomplete: it has no {META_FILE}.") from None
+    except (OSError, ValueError) as error:
+        raise CorruptCheckpointError(f"Checkpoint {path}: {META_FILE} is unreadable ({error}).") from error
+    try:
+        _Meta.model_validate(meta)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'the file'}: {e['msg']}"
+            for e in error.errors(include_url=False)
+        )
+        raise CorruptCheckpointError(f"Checkpoint {path}: {META_FILE} is malformed ({problems}).") from None
+    return meta
 
 
 @dataclass(frozen=True)
@@ -238,14 +270,8 @@ def prune(directory: Path, keep_last: int) -> None:
 def verify(path: Path) -> Checkpoint:
     """Read ``meta.json`` and check every recorded file against its sha256; raise
     :class:`CorruptCheckpointError` naming what is wrong."""
-    meta_path = path / META_FILE
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CorruptCheckpointError(f"Checkpoint {path} is incomplete: it has no {META_FILE}.") from None
-    except (OSError, ValueError) as error:
-        raise CorruptCheckpointError(f"Checkpoint {path}: {META_FILE} is unreadable ({error}).") from error
-    for file, digest in meta.get("files", {}).items():
+    meta = _read_meta(path)
+    for file, digest in meta["files"].items():
         if not (path / file).is_file():
             raise CorruptCheckpointError(f"Checkpoint {path} is missing {file}.")
         if _sha256(path / file) != digest:
@@ -253,11 +279,9 @@ def verify(path: Path) -> Checkpoint:
                 f"Checkpoint {path}: {file} is corrupt or truncated (its sha256 differs from the "
                 f"one recorded when it was written); refusing it."
             )
-    if MODEL_FILE not in meta.get("files", {}):
+    if MODEL_FILE not in meta["files"]:
         raise CorruptCheckpointError(f"Checkpoint {path} records no {MODEL_FILE}.")
-    return Checkpoint(
-        path, str(meta["stage"]), int(meta["stage_index"]), int(meta["step"]), bool(meta["final"]), meta
-    )
+    return Checkpoint(path, meta["stage"], meta["stage_index"], meta["step"], meta["final"], meta)
 
 
 def _candidates(root: Path) -> list[Path]:
@@ -281,22 +305,26 @@ def find_latest(root: Path, *, stage: str | None = None) -> Checkpoint | None:
     ordered = []
     for path in _candidates(root):
         try:
-            meta = json.loads((path / META_FILE).read_text(encoding="utf-8"))
-            key = (int(meta["stage_index"]), int(meta["step"]), int(bool(meta["final"])))
-        except (OSError, ValueError, KeyError):
-            key = (-1, -1, -1)  # unreadable meta: tried last, and refused by verify() with its message
-        ordered.append((key, path))
+            meta = _read_meta(path)
+        except CorruptCheckpointError as error:  # its place in the order is unknown: named, never used
+            _refuse(error, "Skipping it.")
+            continue
+        ordered.append(((meta["stage_index"], meta["step"], int(meta["final"])), path))
     for _, path in sorted(ordered, key=lambda item: item[0], reverse=True):
         try:
             checkpoint = verify(path)
         except CorruptCheckpointError as error:
-            message = f"{error} Using the previous checkpoint instead."
-            log.warning(message)
-            warnings.warn(message, stacklevel=2)
+            _refuse(error, "Using the previous checkpoint instead.")
             continue
         if stage is None or checkpoint.stage == stage:
             return checkpoint
     return None
+
+
+def _refuse(error: CorruptCheckpointError, then: str) -> None:
+    message = f"{error} {then}"
+    log.warning(message)
+    warnings.warn(message, stacklevel=3)
 
 
 def resolve(reference: str | Path) -> Checkpoint:
