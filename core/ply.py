@@ -11,6 +11,12 @@ without ``f_rest`` loads back as RGB, one with ``f_rest`` as SH coefficients ``[
 Exactness: the stored values are float32. Reading a file into float64 Gaussians and writing it again gives
 the same bytes for every property (the float64 activations invert to the stored float32 exactly). Float32
 Gaussians -> file -> Gaussians agrees to float32 rounding of the log/logit/SH-DC transforms (~1e-6 relative).
+
+No file holds a non-finite value: a saturated opacity (exactly 0 or 1 in float32) or a zero scale would
+have an infinite logit or log, so both are clamped to ``+-LIMIT`` (88: ``exp(88)`` is still a finite float32,
+and ``sigmoid(88)`` is 1 in float32), which leaves every finite stored value as it was; Gaussians with a
+NaN or an infinity in any field are refused, before anything is written, with an error naming how many and
+which fields.
 """
 
 from __future__ import annotations
@@ -22,9 +28,12 @@ import numpy as np
 import torch
 from plyfile import PlyData, PlyElement
 
+from lca.errors import LcaError
 from lca.gaussians import Gaussians
 
 SH_C0 = 0.28209479177387814
+LIMIT = 88.0
+"""Bound of the stored logits and log-scales (see the module docstring)."""
 
 
 def ply_property_names(num_rest: int) -> list[str]:
@@ -48,6 +57,22 @@ def save_ply(path: str | Path, gaussians: Gaussians) -> Path:
         )
     g = gaussians.detach().to("cpu", torch.float64)  # activations inverted in float64, then stored as float32
     n = g.num_gaussians
+    fields = {
+        "means": g.means,
+        "quats": g.quats,
+        "scales": g.scales,
+        "opacities": g.opacities,
+        "colors": g.colors,
+    }
+    bad = {name: (~torch.isfinite(t)).reshape(n, -1).any(1) for name, t in fields.items()}
+    if any(flags.any() for flags in bad.values()):
+        count = int(torch.stack(list(bad.values())).any(0).sum())
+        raise LcaError(
+            f"save_ply: {count} of {n} Gaussians hold non-finite values (in "
+            f"{', '.join(name for name, flags in bad.items() if flags.any())}); refusing to write {path}. "
+            "They come from the model or its inputs: check the avatar's source (a NaN in the references' "
+            "parameters?)."
+        )
     if g.sh_degree is None:
         dc, rest = (g.colors - 0.5) / SH_C0, g.colors.new_zeros(n, 0)
     else:
@@ -57,8 +82,8 @@ def save_ply(path: str | Path, gaussians: Gaussians) -> Path:
         g.means.new_zeros(n, 3),
         dc,
         rest,
-        torch.logit(g.opacities)[:, None],
-        torch.log(g.scales),
+        torch.logit(g.opacities).clamp(-LIMIT, LIMIT)[:, None],
+        torch.log(g.scales).clamp(-LIMIT, LIMIT),
         g.quats,
     ]
     data = torch.cat(columns, dim=1).numpy().astype(np.float32)

@@ -95,3 +95,37 @@ def test_errors(tmp_path: Path) -> None:
         load_ply(tmp_path / "missing.ply")
     with pytest.raises(ValueError, match="unbatched"):
         save_ply(tmp_path / "x.ply", _scene(4, None).reshape_batch(1))
+
+
+def test_saturated_opacities_and_zero_scales_are_finite_in_the_file(tmp_path: Path) -> None:
+    """A float32 sigmoid saturates to exactly 0 or 1 and a scale can underflow to 0: their logit/log would be
+    infinite. The file holds finite values that load back to the same activations (sigmoid(88) == 1 in
+    float32), and the other Gaussians' values are untouched."""
+    g = _scene(6, None)
+    opacities, scales = g.opacities.clone(), g.scales.clone()
+    opacities[0], opacities[1], scales[2, 1] = 1.0, 0.0, 0.0
+    g = Gaussians(means=g.means, quats=g.quats, scales=scales, opacities=opacities, colors=g.colors)
+    path = save_ply(tmp_path / "s.ply", g)
+    arrays = _arrays(path)
+    assert all(np.isfinite(values).all() for values in arrays.values())
+    assert arrays["opacity"][0] == 88.0 and arrays["opacity"][1] == -88.0 and arrays["scale_1"][2] == -88.0
+    np.testing.assert_allclose(arrays["opacity"][3:], torch.logit(opacities[3:].double()).numpy(), rtol=1e-6)
+    back = load_ply(path)
+    assert back.opacities[0] == 1.0 and back.opacities[1] < 1e-38 and back.scales[2, 1] < 1e-38
+
+
+@pytest.mark.parametrize("field", ["means", "scales", "opacities", "colors", "quats"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_non_finite_gaussians_are_refused_and_nothing_is_written(
+    tmp_path: Path, field: str, value: float
+) -> None:
+    from lca.errors import LcaError
+
+    g = _scene(5, None)
+    values = {name: getattr(g, name).clone() for name in ("means", "quats", "scales", "opacities", "colors")}
+    values[field].view(-1)[3] = value
+    if field == "opacities" and value == float("inf"):
+        values[field].view(-1)[3] = float("nan")  # an opacity above 1 is not an opacity; NaN is the case
+    with pytest.raises(LcaError, match=r"save_ply: 1 of 5 Gaussians hold non-finite values"):
+        save_ply(tmp_path / "bad.ply", Gaussians(**values))
+    assert not (tmp_path / "bad.ply").exists()
