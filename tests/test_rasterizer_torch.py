@@ -120,6 +120,36 @@ def test_matches_brute_force_images_and_gradients(seed: int, chunk_pairs: int) -
             )
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("depth", [0.0, 0.005, -0.3])  # at the camera plane, inside the near plane, behind
+def test_a_gaussian_at_the_camera_plane_is_culled_without_nan_gradients(
+    dtype: torch.dtype, depth: float
+) -> None:
+    """Gaussian 0 sits at depth ``depth`` of a camera on the z axis (exactly: z is 0.0 in float32 too),
+    beside the axis, so x / z is infinite at 0: the images equal those of the scene without it, and every
+    gradient is finite (the culled one's are zero)."""
+    width, height = 32, 24
+    scene = random_scene(40, 3, dtype)
+    viewmats = look_at(torch.tensor([[0.0, 0.0, -2.5]]), torch.zeros(1, 3)).to(dtype)
+    Ks = intrinsics_from_fov(50.0, width, height)[None].to(dtype)
+    means = scene.means.clone()
+    means[0] = torch.tensor([0.3, 0.0, -2.5 + depth], dtype=dtype)
+    assert (viewmats[0, 2, :3] @ means[0] + viewmats[0, 2, 3]).item() == pytest.approx(depth, abs=1e-6)
+    scene = Gaussians(means, scene.quats, scene.scales, scene.opacities, scene.colors)
+    bg = torch.tensor([0.2, 0.5, 0.9], dtype=dtype)
+    g = _leaves(scene.map(lambda t: t[None]))
+    out = rasterize(g, viewmats[None, :1], Ks[None, :1], width, height, bg, render_depth=True)
+    (out.color.sum() + out.alpha.sum() + out.depth.sum()).backward()
+    for name in ("means", "quats", "scales", "opacities", "colors"):
+        grad = getattr(g, name).grad
+        assert torch.isfinite(grad).all(), name
+        assert not grad[0, 0].any(), name  # culled in the only camera: no gradient at all
+    rest = scene.map(lambda t: t[None, 1:])
+    without = rasterize(rest, viewmats[None, :1], Ks[None, :1], width, height, bg, render_depth=True)
+    torch.testing.assert_close(out.color, without.color, rtol=0, atol=0)
+    torch.testing.assert_close(out.depth, without.depth, rtol=0, atol=0)
+
+
 def test_float32_image_matches_float64_reference() -> None:
     width, height = 48, 32
     scene = random_scene(300, 3)
