@@ -64,7 +64,7 @@ class LossOptions(Section):
 class RunOptions(Section):
     """Options of a training run that are not part of the model."""
 
-    seed: int = 0
+    seed: int = Field(0, ge=0)
     """Seed of every random generator (model init, sampling, augmentation)."""
     output_dir: str = "runs"
     """Folder under which each run writes its checkpoints, previews, logs and resolved config."""

@@ -46,11 +46,11 @@ class DatasetConfig(ComponentConfig):
     """fsspec options for remote stores (credentials, endpoint...)."""
     split: Literal["train", "val", "test"] = "train"
     """Which identities to read: groups whose 'split' attribute matches."""
-    num_references: int = 4
+    num_references: int = Field(4, ge=1)
     """K, the number of reference views (the largest K when min_references is set)."""
-    min_references: int | None = None
+    min_references: int | None = Field(None, ge=1)
     """If set, K is drawn per sample in [min_references, num_references] (variable K)."""
-    num_targets: int = 2
+    num_targets: int = Field(2, ge=1)
     """M, the number of target views to render and supervise."""
     face_reference: bool = True
     """Add a face close-up crop (from the face box) to the reference views."""
@@ -58,19 +58,19 @@ class DatasetConfig(ComponentConfig):
     """Grey level in [0, 1] that replaces the background of the reference views (through their masks), so
     the encoder sees the segmented person as LHM's inputs are (white, 1.0); None keeps the photographed
     background. Targets are never changed: the losses mask them."""
-    image_size: int = 256
+    image_size: int = Field(256, ge=1)
     """Side of the square reference and target images, in pixels."""
-    face_crop_size: int = 128
+    face_crop_size: int = Field(128, ge=1)
     """Side of the square face crops given to expression encoders (driving signal), in pixels."""
-    face_margin: float = 1.4
+    face_margin: float = Field(1.4, gt=0)
     """Face crop side as a multiple of the face box's longer side."""
-    samples_per_group: int = 1
+    samples_per_group: int = Field(1, ge=1)
     """Dataset indices per clip/capture (len = groups x samples_per_group)."""
-    seed: int = 0
+    seed: int = Field(0, ge=0)
     """Seed of the per-index view sampling."""
     on_error: Literal["raise", "skip"] = "raise"
     """What an unreadable chunk does: raise a located error, or skip to the next index and count it."""
-    max_skips: int = 16
+    max_skips: int = Field(16, ge=0)
     """With on_error=skip, how many following indices to try before raising."""
 
 

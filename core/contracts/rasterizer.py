@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
+from pydantic import Field
 from torch import Tensor
 
 from lca.component import ComponentConfig
@@ -31,11 +32,11 @@ from lca.gaussians import Gaussians
 class RasterizerConfig(ComponentConfig):
     """Fields every rasterizer shares: the projection model of gsplat 1.5.3."""
 
-    near_plane: float = 0.01
+    near_plane: float = Field(0.01, gt=0)
     """Gaussians with camera depth at or below this (metres) are culled."""
-    far_plane: float = 1e10
+    far_plane: float = Field(1e10, gt=0)
     """Gaussians with camera depth at or beyond this (metres) are culled."""
-    eps2d: float = 0.3
+    eps2d: float = Field(0.3, ge=0)
     """Low-pass dilation added to the 2D covariance diagonal (pixels^2), as gsplat."""
 
 

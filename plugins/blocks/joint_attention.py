@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import torch
+from pydantic import Field
 from timm.layers import Mlp
 from torch import Tensor, nn
 
@@ -14,9 +15,9 @@ from lca.model.attention import attend, merge_heads, split_heads
 
 
 class JointAttentionConfig(ComponentConfig):
-    num_heads: int = 8
+    num_heads: int = Field(8, ge=1)
     """Attention heads (the width ``dim`` must be divisible by it)."""
-    mlp_ratio: float = 4.0
+    mlp_ratio: float = Field(4.0, gt=0)
     """Hidden width of the MLPs as a multiple of ``dim``."""
     qkv_bias: bool = True
     """Bias in the query/key/value projections."""

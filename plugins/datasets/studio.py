@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 import numpy as np
+from pydantic import Field
 
 from lca.contracts.dataset import DatasetConfig
 from lca.data.reader import GroupMeta
@@ -20,7 +21,7 @@ from lca.data.store_dataset import StoreDataset, ViewChoice, largest_face
 class StudioConfig(DatasetConfig):
     """Reader of ``studio`` stores (see docs/data.md)."""
 
-    samples_per_group: int = 100
+    samples_per_group: int = Field(100, ge=1)
     """Dataset indices per capture (len = captures x samples_per_group); captures hold many frames."""
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 import numpy as np
+from pydantic import Field
 
 from lca.contracts.dataset import DatasetConfig
 from lca.data.reader import GroupMeta
@@ -19,7 +20,7 @@ from lca.data.store_dataset import StoreDataset, ViewChoice, largest_face
 class WildVideoConfig(DatasetConfig):
     """Reader of ``wild-video`` stores (see docs/data.md)."""
 
-    samples_per_group: int = 1
+    samples_per_group: int = Field(1, ge=1)
     """Dataset indices per clip (len = clips x samples_per_group)."""
 
 

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
-from pydantic import model_validator
+from pydantic import Field, model_validator
 from torch import Tensor, nn
 
 from lca.component import ComponentConfig
@@ -19,30 +19,30 @@ def _logit(p: float) -> float:
 
 
 class DualBranchConfig(ComponentConfig):
-    num_gaussians: int = 2
+    num_gaussians: int = Field(2, ge=1)
     """K, Gaussians per anchor."""
-    hidden_dim: int = 256
+    hidden_dim: int = Field(256, ge=1)
     """Hidden width of both branches' MLPs."""
-    num_layers: int = 2
+    num_layers: int = Field(2, ge=1)
     """Hidden layers of each branch's MLP."""
-    max_offset: float = 0.1
+    max_offset: float = Field(0.1, gt=0)
     """Canonical offsets from the anchor are ``max_offset * tanh(.)`` per axis (metres)."""
-    init_spread: float = 0.005
+    init_spread: float = Field(0.005, ge=0)
     """At initialisation the K Gaussians of an anchor sit on a sphere of this radius (metres) around it
     (Fibonacci points), so they receive different gradients; unused when K = 1 (offset 0)."""
-    min_scale: float = 0.0001
+    min_scale: float = Field(0.0001, gt=0)
     """Lower bound of the scales (metres)."""
-    max_scale: float = 0.05
+    max_scale: float = Field(0.05, gt=0)
     """Upper bound of the scales (metres)."""
-    init_scale: float = 0.005
+    init_scale: float = Field(0.005, gt=0)
     """Scale of every Gaussian at initialisation (metres), between the bounds."""
-    init_opacity: float = 0.5
+    init_opacity: float = Field(0.5, gt=0, lt=1)
     """Opacity of every Gaussian at initialisation, in (0, 1)."""
-    max_correction_offset: float = 0.05
+    max_correction_offset: float = Field(0.05, ge=0)
     """Position corrections are ``max_correction_offset * tanh(.)`` per axis (metres)."""
-    max_log_scale_correction: float = 1.0
+    max_log_scale_correction: float = Field(1.0, ge=0)
     """Log-scale corrections are ``max_log_scale_correction * tanh(.)`` (so scales change by at most e^1)."""
-    max_color_correction: float = 0.5
+    max_color_correction: float = Field(0.5, ge=0)
     """Colour corrections are ``max_color_correction * tanh(.)`` per channel."""
 
     @model_validator(mode="after")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from pydantic import Field
 from torch import Tensor, nn
 
 from lca.component import ComponentConfig
@@ -11,13 +12,13 @@ from lca.contracts.driver import Driver
 
 
 class BlendshapesConfig(ComponentConfig):
-    num_coefficients: int = 52
+    num_coefficients: int = Field(52, ge=1)
     """Coefficients per frame in the ``blendshapes`` signal: 52 for ARKit, else the FLAME expression count."""
-    out_dim: int = 128
+    out_dim: int = Field(128, ge=1)
     """Embedding width."""
-    hidden_dim: int = 256
+    hidden_dim: int = Field(256, ge=1)
     """Hidden width of the MLP."""
-    num_layers: int = 2
+    num_layers: int = Field(2, ge=0)
     """Hidden layers of the MLP."""
 
 

@@ -6,6 +6,7 @@ from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from torch import Tensor, nn
 
 from lca.component import ComponentConfig
@@ -14,9 +15,9 @@ from lca.errors import SignalError
 
 
 class ExpressionCodeConfig(ComponentConfig):
-    code_dim: int = 128
+    code_dim: int = Field(128, ge=1)
     """Size of the expression code (the embedding the decoder sees)."""
-    input_size: int = 128
+    input_size: int = Field(128, ge=1)
     """Face crops are resized to ``input_size`` x ``input_size`` before the encoder."""
     channels: tuple[int, ...] = (32, 64, 128, 256)
     """Channels of the stride-2 conv stages."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import torch.nn.functional as F
+from pydantic import Field
 from torch import Tensor, nn
 
 from lca.component import ComponentConfig
@@ -13,11 +14,11 @@ from lca.model.fourier import fourier_features
 
 
 class GazeConfig(ComponentConfig):
-    out_dim: int = 32
+    out_dim: int = Field(32, ge=1)
     """Embedding width."""
-    hidden_dim: int = 64
+    hidden_dim: int = Field(64, ge=1)
     """Hidden width of the MLP."""
-    num_frequencies: int = 2
+    num_frequencies: int = Field(2, ge=0)
     """Fourier frequencies applied to the unit directions before the MLP (0 = raw directions only)."""
 
 

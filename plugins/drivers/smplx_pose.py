@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import torch
+from pydantic import Field
 from torch import Tensor, nn
 
 from lca.component import ComponentConfig
@@ -15,11 +16,11 @@ _JOINTS = {"body_pose": 21, "left_hand_pose": 15, "right_hand_pose": 15, "jaw_po
 
 
 class SmplxPoseConfig(ComponentConfig):
-    out_dim: int = 128
+    out_dim: int = Field(128, ge=1)
     """Embedding width."""
-    hidden_dim: int = 256
+    hidden_dim: int = Field(256, ge=1)
     """Hidden width of the MLP."""
-    num_layers: int = 2
+    num_layers: int = Field(2, ge=0)
     """Hidden layers of the MLP."""
 
 

@@ -6,6 +6,7 @@ from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field, PositiveInt
 from torch import Tensor, nn
 
 from lca.component import ComponentConfig
@@ -13,13 +14,13 @@ from lca.contracts.encoder import Encoder, EncoderOutput, check_images
 
 
 class ConvTinyConfig(ComponentConfig):
-    dim: int = 64
+    dim: int = Field(64, ge=1)
     """Token width (channels of the last stage)."""
-    stages: int = 3
+    stages: int = Field(3, ge=1)
     """Stride-2 stages; one token covers ``2**stages`` pixels per side."""
-    width: int = 16
+    width: int = Field(16, ge=1)
     """Channels of the first stage (doubled per stage, the last stage has ``dim``)."""
-    image_size: tuple[int, int] = (64, 48)
+    image_size: tuple[PositiveInt, PositiveInt] = (64, 48)
     """Working resolution (H, W), a multiple of ``2**stages``; inputs are resized to it."""
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 from typing import Any, ClassVar, Literal
 
 import timm
+from pydantic import Field, PositiveInt
 from timm.models.vision_transformer import checkpoint_filter_fn
 
 from lca.component import ComponentConfig
@@ -40,7 +41,7 @@ class DinoV2ViTConfig(ComponentConfig):
     """DINOv2 size (see the module doc); ``tiny`` is a test-size stand-in with the same structure."""
     registers: bool = False
     """Use the variant with 4 register tokens (``vit_*_patch14_reg4_dinov2``)."""
-    image_size: tuple[int, int] = (448, 336)
+    image_size: tuple[PositiveInt, PositiveInt] = (448, 336)
     """Working resolution (H, W), a multiple of 14; inputs are resized to it (default: 32x24 = 768 tokens)."""
     weights: str | None = None
     """Local path of DINOv2 weights (.safetensors in timm format or the official .pth); None = random init."""
@@ -48,7 +49,7 @@ class DinoV2ViTConfig(ComponentConfig):
     """Freeze every encoder parameter (and keep it in eval mode)."""
     grad_checkpointing: bool = False
     """Recompute each ViT block's activations in the backward pass instead of storing them."""
-    drop_path_rate: float = 0.0
+    drop_path_rate: float = Field(0.0, ge=0, lt=1)
     """Stochastic depth rate of the last block (linearly increasing from 0)."""
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar, Literal
 
+from pydantic import Field, PositiveInt
 from timm.layers import resample_abs_pos_embed
 from timm.models.vision_transformer import VisionTransformer
 from torch import Tensor
@@ -62,7 +63,7 @@ _RENAMES: tuple[tuple[str, str], ...] = (
 class SapiensViTConfig(ComponentConfig):
     variant: Literal["tiny", "0.3b", "0.6b", "1b", "2b"] = "1b"
     """Sapiens size (embed dim / depth / heads in the module doc); ``tiny`` is a test-size stand-in."""
-    image_size: tuple[int, int] = (1024, 768)
+    image_size: tuple[PositiveInt, PositiveInt] = (1024, 768)
     """Working resolution (H, W), a multiple of 16; inputs are resized to it. Sapiens runs at 1024x768."""
     weights: str | None = None
     """Local path of an official Sapiens pretrain checkpoint (.pth, or .safetensors with the same names);
@@ -71,7 +72,7 @@ class SapiensViTConfig(ComponentConfig):
     """Freeze every encoder parameter (and keep it in eval mode)."""
     grad_checkpointing: bool = False
     """Recompute each ViT block's activations in the backward pass instead of storing them."""
-    drop_path_rate: float = 0.0
+    drop_path_rate: float = Field(0.0, ge=0, lt=1)
     """Stochastic depth rate of the last block (linearly increasing from 0)."""
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from pydantic import Field, PositiveInt
 from timm.models.vision_transformer import VisionTransformer
 
 from lca.component import ComponentConfig
@@ -11,15 +12,15 @@ from lca_plugins.encoders.timm_vit import TimmViTEncoder
 
 
 class ViTTinyConfig(ComponentConfig):
-    dim: int = 64
+    dim: int = Field(64, ge=1)
     """Token width."""
-    depth: int = 2
+    depth: int = Field(2, ge=1)
     """Number of transformer blocks."""
-    num_heads: int = 2
+    num_heads: int = Field(2, ge=1)
     """Attention heads."""
-    patch_size: int = 8
+    patch_size: int = Field(8, ge=1)
     """Patch side in pixels."""
-    image_size: tuple[int, int] = (64, 48)
+    image_size: tuple[PositiveInt, PositiveInt] = (64, 48)
     """Working resolution (H, W), a multiple of ``patch_size``; inputs are resized to it."""
     grad_checkpointing: bool = False
     """Recompute each block's activations in the backward pass instead of storing them."""

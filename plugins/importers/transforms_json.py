@@ -30,6 +30,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 from PIL import Image
+from pydantic import Field
 
 from lca.contracts.importer import Importer, ImporterConfig
 from lca.data.schema import SMPLX_POSE_DIMS
@@ -45,7 +46,7 @@ class TransformsJsonConfig(ImporterConfig):
     """The transforms.json file (default: SOURCE/transforms.json, or the video's folder's)."""
     smplx_dir: str | None = None
     """Folder of the per-frame SMPL-X files (default: <transforms.json folder>/smplx)."""
-    fps: float = 30.0
+    fps: float = Field(30.0, gt=0)
     """Frame rate stored with the group (transforms.json carries none)."""
 
 

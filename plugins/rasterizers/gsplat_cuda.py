@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import torch
+from pydantic import Field
 from torch import Tensor
 
 from lca.contracts.rasterizer import Rasterizer, RasterizerConfig, RenderOutput
@@ -17,7 +18,7 @@ from lca.rasterization.inputs import RenderInputs, make_output, prepare_inputs
 
 
 class GsplatRasterizerConfig(RasterizerConfig):
-    tile_size: int = 16
+    tile_size: int = Field(16, ge=1)
     """gsplat tile edge in pixels."""
     packed: bool = False
     """gsplat's packed mode (less memory for many cameras, same images)."""

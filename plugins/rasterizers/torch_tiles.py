@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from pydantic import Field
 from torch import Tensor
 
 from lca.contracts.rasterizer import Rasterizer, RasterizerConfig, RenderOutput
@@ -12,9 +13,9 @@ from lca.rasterization import rasterize
 
 
 class TorchRasterizerConfig(RasterizerConfig):
-    tile_size: int = 8
+    tile_size: int = Field(8, ge=1)
     """Tile edge in pixels; each tile composites only the Gaussians whose 3.33-sigma box touches it."""
-    chunk_pairs: int = 262144
+    chunk_pairs: int = Field(262144, ge=1)
     """Most (pixel, Gaussian) pairs processed at once; bounds peak memory (about 40 bytes per pair)."""
 
 

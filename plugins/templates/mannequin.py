@@ -12,6 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
+from pydantic import Field
+
 from lca.paths import cache_dir
 from lca_plugins.templates.mannequin_model import mannequin_model_dir
 from lca_plugins.templates.smplx_model import SmplxBodyConfig, SmplxTemplate
@@ -22,7 +24,7 @@ class MannequinConfig(SmplxBodyConfig):
 
     cache_dir: str | None = None
     """Folder for the generated model file; ``None``: ``$LCA_CACHE_DIR`` or ``~/.cache/lca``."""
-    mannequin_seed: int = 0
+    mannequin_seed: int = Field(0, ge=0)
     """Seed of the generated body file (it draws the hand PCA bases; the geometry is fixed)."""
 
 

@@ -33,6 +33,7 @@ from typing import ClassVar, Literal
 
 import smplx
 import torch
+from pydantic import Field
 from torch import Tensor
 
 from lca import skinning
@@ -65,19 +66,19 @@ def joint_part_matrix(dtype: torch.dtype = torch.float64) -> Tensor:
 class SmplxBodyConfig(ComponentConfig):
     """Fields shared by every SMPL-X-format template (anchors, Da-pose, coefficient counts)."""
 
-    num_betas: int = 10
+    num_betas: int = Field(10, ge=1)
     """Shape coefficients (at most what the file has: 10 in v1.0 files and the mannequin, 300 in v1.1)."""
-    num_expression: int = 10
+    num_expression: int = Field(10, ge=0)
     """Expression coefficients used (10 for v1.0 files and the mannequin, up to 100 for v1.1)."""
-    num_anchors: int = 2048
+    num_anchors: int = Field(2048, ge=1)
     """Anchors sampled on the body (everything but the head); LHM uses 30000."""
-    num_head_anchors: int = 1024
+    num_head_anchors: int = Field(1024, ge=0)
     """Anchors sampled on the head and face; LHM uses 10000."""
-    hand_density: float = 4.0
+    hand_density: float = Field(4.0, gt=0)
     """Anchor density per area on the hands relative to the rest of the body."""
-    seed: int = 0
+    seed: int = Field(0, ge=0)
     """Seed of the anchor sampling (anchors are identical for equal seeds and files)."""
-    da_pose_leg_angle: float = 20.0
+    da_pose_leg_angle: float = Field(20.0, ge=-90, le=90)
     """Hip spread of the canonical Da-pose in degrees (each hip rotated about z; LHM: 20)."""
 
 
