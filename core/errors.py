@@ -129,6 +129,21 @@ class ContractError(LcaError, TypeError):
     """A component that does not subclass its kind's contract (or its config the kind's config base)."""
 
 
+class ComponentBuildError(LcaError, ValueError):
+    """A component that refused its (individually valid) config when built: a rule across its fields or its
+    context (an image size not divisible by the patch size, a width not divisible by the heads, ...).
+    Names the slot once the assembler knows it."""
+
+    def __init__(self, kind: str, name: str, cause: BaseException, slot: str | None = None) -> None:
+        self.kind, self.name, self.cause, self.slot = kind, name, cause, slot
+        where = f"slot '{slot}' ({kind} '{name}')" if slot else f"{kind} '{name}'"
+        super().__init__(f"{where} refuses its config: {cause}")
+
+    def at(self, slot: str) -> ComponentBuildError:
+        """The same error, naming the pipeline slot it was built for."""
+        return ComponentBuildError(self.kind, self.name, self.cause, slot)
+
+
 class DuplicateComponentError(LcaError):
     """The same kind and name registered twice; names both origins."""
 

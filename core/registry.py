@@ -24,6 +24,7 @@ import yaml
 
 from lca.component import ComponentConfig
 from lca.errors import (
+    ComponentBuildError,
     ComponentImportError,
     ContractError,
     DuplicateComponentError,
@@ -280,7 +281,12 @@ class Registry:
                 f"{kind} '{name}' was given a {type(config).__name__} config; it takes {cls.Config.__name__} "
                 "(pass a mapping of params to have it validated)."
             )
-        return cls(config, **context)
+        try:
+            return cls(config, **context)
+        except ComponentBuildError:
+            raise
+        except ValueError as error:  # a rule across fields or context: located, not a traceback
+            raise ComponentBuildError(kind, name, error) from error
 
     def check_contract(self, kind: str, name: str) -> None:
         """Raise :class:`ContractError` unless the component subclasses its kind's contract and its

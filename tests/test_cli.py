@@ -76,8 +76,37 @@ def test_config_show_prints_resolved_yaml(toy_default: None, capsys: pytest.Capt
 
 
 def test_config_validate_ok_and_usage_errors(toy_default: None, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["config", "validate", "toy"]) == 0
+    assert main(["config", "validate", "toy", "--no-build"]) == 0  # the toy components configure, not build
     assert "ok: toy" in capsys.readouterr().out
     assert main(["config", "validate"]) == 2  # click usage error: missing argument
     assert main(["registry", "show", "encoder", "nope"]) == 2
     assert "lca registry list encoder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        (
+            "encoder.image_size=[60,60]",
+            "slot 'encoder' (encoder 'vit-tiny') refuses its config: .*not a multiple",
+        ),
+        (
+            "encoder=conv-tiny encoder.image_size=[60,60]",
+            "slot 'encoder' (encoder 'conv-tiny') refuses its config",
+        ),
+        ("block=joint-attention model.width=30", "slot 'block' (block 'joint-attention') refuses its config"),
+        ("data.wild.min_references=5", "data.wild: .*min_references=5 is above num_references=2"),
+        ("decoder.init_scale=0.5", "decoder: .*min_scale < init_scale < max_scale"),
+    ],
+)
+def test_config_validate_catches_what_building_would_refuse(
+    override: str, expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Rules across fields, or across a component and its context, are caught by `config validate` (which
+    builds the model on the meta device), named by slot, exit code 2, no traceback."""
+    import re
+
+    assert main(["config", "validate", "lca-tiny", *override.split()]) == 2
+    err = capsys.readouterr().err
+    assert re.search(expected.replace("(", r"\(").replace(")", r"\)"), " ".join(err.split())), err
+    assert "Traceback" not in err

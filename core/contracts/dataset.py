@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 from torch.utils.data import Dataset as TorchDataset
 
 from lca.component import ComponentConfig
@@ -73,6 +73,14 @@ class DatasetConfig(ComponentConfig):
     max_skips: int = Field(16, ge=0)
     """With on_error=skip, how many following indices to try before raising."""
 
+    @model_validator(mode="after")
+    def _min_references_fit(self) -> DatasetConfig:
+        if self.min_references is not None and self.min_references > self.num_references:
+            raise ValueError(
+                f"min_references={self.min_references} is above num_references={self.num_references}"
+            )
+        return self
+
 
 @dataclass(frozen=True)
 class Provenance:
@@ -100,11 +108,6 @@ class Dataset(TorchDataset, ABC):
     Config: ClassVar[type[DatasetConfig]] = DatasetConfig
 
     def __init__(self, config: DatasetConfig, **context: Any) -> None:
-        if config.min_references is not None and not 1 <= config.min_references <= config.num_references:
-            raise ValueError(
-                f"min_references={config.min_references} must be in "
-                f"[1, num_references={config.num_references}]"
-            )
         self.config = config
         self.epoch = 0
         self.skipped: list[str] = []

@@ -29,6 +29,7 @@ from lca.contracts.rasterizer import RenderOutput
 from lca.contracts.sample import Batch, Views
 from lca.contracts.template import PART_NAMES, TemplateParams
 from lca.contracts.tokenizer import ReferencePoses, TokenizerInputs
+from lca.errors import ComponentBuildError
 from lca.gaussians import Gaussians
 from lca.model.backbone import Backbone
 from lca.registry import Registry, default_registry
@@ -116,9 +117,14 @@ class AvatarModel(nn.Module):
         super().__init__()
         registry = registry or default_registry()
         self.config = config
+        paths = {id(s): k for k, s in config.slots.items()}  # to name the slot of a build error
+        paths |= {id(s): f"drivers.{k}" for k, s in config.drivers.items()}
 
         def build(slot: SlotConfig, **context: Any) -> Any:
-            return registry.build(slot.kind, slot.type, slot.config, **context)
+            try:
+                return registry.build(slot.kind, slot.type, slot.config, **context)
+            except ComponentBuildError as error:
+                raise error.at(paths.get(id(slot), slot.kind)) from error.cause
 
         width = config.model.width
         self.template = build(config.slots["template"])

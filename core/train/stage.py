@@ -29,7 +29,7 @@ from lca.config import PipelineConfig, StageConfig
 from lca.contracts.model import ModelFactory, ModelOutput
 from lca.contracts.sample import Batch, collate
 from lca.data.locations import resolve_data_paths
-from lca.errors import TrainingError
+from lca.errors import ComponentBuildError, TrainingError
 from lca.losses import LossTerms, Objective
 from lca.registry import Registry
 from lca.train import checkpoint as ckpt
@@ -69,7 +69,10 @@ def build_dataset(config: PipelineConfig, stage: StageConfig, registry: Registry
         "num_targets": stage.num_targets,
         "seed": config.run.seed,
     }
-    return registry.build("dataset", slot.type, {**slot.config.model_dump(), **updates})
+    try:
+        return registry.build("dataset", slot.type, {**slot.config.model_dump(), **updates})
+    except ComponentBuildError as error:
+        raise error.at(f"data.{stage.data}") from error.cause
 
 
 def freeze(model: nn.Module, prefixes: Sequence[str]) -> None:
