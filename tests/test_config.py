@@ -204,3 +204,19 @@ def test_every_named_builtin_pipeline_validates() -> None:
     for name in names:
         config = resolve_pipeline(name, registry=registry)
         assert config.name == name
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        "schedule.pretrain.steps=-3",
+        "schedule.pretrain.lr=0",
+        "schedule.pretrain.batch_size=0",
+        "schedule.pretrain.data=7",
+    ],
+)
+def test_an_invalid_stage_reports_its_own_problem_only(toy_registry: Registry, override: str) -> None:
+    """A later stage initialised from an invalid one is not also told that the earlier stage is missing."""
+    with pytest.raises(ConfigError) as info:
+        resolve_pipeline("toy", [override], registry=toy_registry)
+    assert [issue.path for issue in info.value.issues] == [override.split("=")[0]], info.value.issues

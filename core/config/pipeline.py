@@ -288,13 +288,15 @@ def _validate_schedule(raw: Any, data_members: set[str], issues: list[ConfigIssu
         issues.append(ConfigIssue("schedule", f"expected a list of stages, got {type(raw).__name__}"))
         return []
     stages: list[StageConfig] = []
+    named: list[str] = []  # every earlier stage's name, invalid stages' too: their errors must not cascade
     for index, body in enumerate(raw):
-        label = body.get("name", index) if isinstance(body, Mapping) else index
+        name = body.get("name") if isinstance(body, Mapping) else None
+        label = name if isinstance(name, str) and name else index
         stage, problems = validate_model(StageConfig, body, f"schedule.{label}")
         issues.extend(problems)
+        earlier, named = list(named), [*named, str(label)]
         if stage is None:
             continue
-        earlier = [s.name for s in stages]
         path = f"schedule.{stage.name}"
         if stage.name in earlier:
             issues.append(ConfigIssue(f"{path}.name", "stage names must be unique"))
