@@ -220,3 +220,15 @@ def test_an_invalid_stage_reports_its_own_problem_only(toy_registry: Registry, o
     with pytest.raises(ConfigError) as info:
         resolve_pipeline("toy", [override], registry=toy_registry)
     assert [issue.path for issue in info.value.issues] == [override.split("=")[0]], info.value.issues
+
+
+def test_misleading_texts_are_gone(toy_registry: Registry, tmp_path: Path) -> None:
+    """`schedule=[]` is not answered "did you mean 'schedule'?"; a bad `base:` in a file names the file and
+    the key, with the closest registered names."""
+    with pytest.raises(ConfigError) as info:
+        resolve_pipeline("toy", ["schedule=[]"], registry=toy_registry)
+    assert "did you mean" not in str(info.value) and "cannot override 'schedule=[]'" in str(info.value)
+    path = tmp_path / "mine.yaml"
+    path.write_text("base: toyy\n")
+    with pytest.raises(Exception, match=rf"{path}, key 'base': Unknown pipeline 'toyy'.*Did you mean 'toy'"):
+        resolve_pipeline(path, registry=toy_registry)

@@ -157,7 +157,7 @@ def apply_overrides(
                 _set(stages[names.index(rest[0])], rest[1:], override.value)
         else:
             valid = [*SLOTS, *SLOT_GROUPS, *SECTIONS, "schedule"]
-            suggestion = hint_for(head, valid)
+            suggestion = "" if head in valid else hint_for(head, valid)  # never "did you mean" the same key
             issues.append(
                 ConfigIssue(
                     ".".join(override.path),

@@ -26,7 +26,15 @@ from lca.config.sections import (
     StageConfig,
     unsafe_name_message,
 )
-from lca.errors import ComponentImportError, ConfigError, ConfigIssue, LcaError, did_you_mean, hint_for
+from lca.errors import (
+    ComponentImportError,
+    ConfigError,
+    ConfigIssue,
+    LcaError,
+    UnknownPipelineError,
+    did_you_mean,
+    hint_for,
+)
 from lca.registry import Registry, default_registry
 from lca.validation import validate_model
 
@@ -143,7 +151,10 @@ def _flatten_inheritance(
         return copy.deepcopy({k: v for k, v in body.items() if k != "base"})
     if base_name in chain:
         raise LcaError(f"Pipeline inheritance loops: {' -> '.join((*chain, base_name))}.")
-    base_entry = registry.pipeline(base_name)
+    try:
+        base_entry = registry.pipeline(base_name)
+    except UnknownPipelineError as error:  # name where the bad name was written
+        raise LcaError(f"{name}, key 'base': {error}") from None
     base = _flatten_inheritance(registry, base_name, base_entry.data, (*chain, base_name))
     return _merge(base, body)
 
