@@ -110,3 +110,33 @@ def test_config_validate_catches_what_building_would_refuse(
     err = capsys.readouterr().err
     assert re.search(expected.replace("(", r"\(").replace(")", r"\)"), " ".join(err.split())), err
     assert "Traceback" not in err
+
+
+def test_file_system_mistakes_name_the_path_with_exit_code_2(
+    tmp_path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A config that is not UTF-8, a directory given as a config, a file given as a folder (for the
+    synthetic stores, for the run's output): each a located message, exit code 2, no traceback."""
+    latin1 = tmp_path / "latin1.yaml"
+    latin1.write_bytes(b'base: lca-tiny\nsummary: "caf\xe9"\n')
+    folder = tmp_path / "folder.yaml"
+    folder.mkdir()
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    cases = [
+        (["config", "validate", "--no-build", str(latin1)], "is not UTF-8 text"),
+        (["config", "validate", "--no-build", str(folder)], "is a directory"),
+        (
+            ["data", "synth", "--out", str(afile), "--identities", "1", "--frames", "1"],
+            f"{afile}: File exists",
+        ),
+        (
+            ["train", "lca-tiny", f"run.output_dir={afile}/runs", "schedule.pretrain.steps=1"],
+            f"{afile}/runs",
+        ),
+    ]
+    for argv, expected in cases:
+        assert main(argv) == 2, argv
+        err = " ".join(capsys.readouterr().err.split())
+        assert expected in err and "Traceback" not in err, (argv, err)
+    assert afile.read_text() == "x"

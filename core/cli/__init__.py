@@ -1,6 +1,7 @@
 """The ``lca`` command line: one typer app with a sub-app per area (registry, config, ...).
 
-User mistakes (:class:`~lca.errors.LcaError`) print their message and exit with code 2, without a
+User mistakes (:class:`~lca.errors.LcaError`, and file-system errors that name a path: a missing folder,
+a file where a folder is wanted, no permission) print their message and exit with code 2, without a
 traceback; ``lca --debug ...`` shows the traceback. Commands import heavy modules inside their bodies
 so that ``lca --help`` and ``lca registry list`` stay fast.
 """
@@ -57,4 +58,21 @@ def main(argv: list[str] | None = None) -> int:
             raise
         err_console.print(f"[bold red]Error:[/] {escape(str(error))}", soft_wrap=True)
         return error.exit_code
+    except (
+        FileNotFoundError,
+        FileExistsError,
+        IsADirectoryError,
+        NotADirectoryError,
+        PermissionError,
+    ) as error:
+        # A path the user gave that cannot be read or written: name it (these carry the path), exit code 2
+        if _debug or "--debug" in args or error.filename is None:
+            raise
+        what = error.strerror or type(error).__name__
+        err_console.print(
+            f"[bold red]Error:[/] {escape(str(error.filename))}: {escape(what)} "
+            "(check the path given on the command line or in the config; `lca --debug ...` shows where)",
+            soft_wrap=True,
+        )
+        return 2
     return 0

@@ -341,10 +341,14 @@ def load_definition(source: str | Path, registry: Registry | None = None) -> tup
     registry = registry or default_registry()
     path = Path(source)
     if str(source).endswith((".yaml", ".yml")) or path.is_file():
+        if path.is_dir():
+            raise LcaError(f"Config file {path} is a directory; give the YAML file inside it.")
         if not path.is_file():
             raise LcaError(f"Config file not found: {path}")
         try:
             body = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except UnicodeDecodeError as error:
+            raise LcaError(f"Config file {path} is not UTF-8 text ({error}); save it as UTF-8.") from error
         except yaml.YAMLError as error:
             raise LcaError(f"Config file {path} is not valid YAML: {error}") from error
         if not isinstance(body, Mapping):
