@@ -131,10 +131,23 @@ def test_sigterm_subprocess_checkpoints_and_exits_cleanly(tmp_path: Path) -> Non
 
 def test_nan_batch_is_skipped_and_counted(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
-    _run(run_dir, ["data.toy.nan_indices=[4]"])  # sample 4 appears once per epoch: 2 skipped steps
+    _run(run_dir, ["encoder.nan_for_indices=[4]"])  # sample 4 appears once per epoch: 2 skipped steps
     metrics = _metrics(run_dir)["stages"]["fit"]
     assert metrics["status"] == "done" and metrics["skipped_steps"] == 2
     assert all(torch.isfinite(t).all() for t in _final(run_dir).values())
+
+
+def test_a_non_finite_sample_is_named_and_only_it_is_dropped(tmp_path: Path) -> None:
+    """A NaN in one sample's data: with on_error=raise the error names store, group and index; with
+    on_error=skip that sample alone is replaced (the next index) and counted, and no step is lost."""
+    from lca.errors import StoreError
+
+    with pytest.raises(StoreError, match=r"group 'g4'.*non-finite values in targets\.images"):
+        _run(tmp_path / "raise", ["data.toy.nan_indices=[4]"])
+    run_dir = tmp_path / "skip"
+    _run(run_dir, ["data.toy.nan_indices=[4]", "data.toy.on_error=skip"])
+    metrics = _metrics(run_dir)["stages"]["fit"]
+    assert metrics["skipped_samples"] == 2 and metrics["skipped_steps"] == 0
 
 
 def test_unreadable_samples_skipped_are_counted(tmp_path: Path) -> None:
@@ -166,7 +179,7 @@ def test_resume_of_a_folder_without_checkpoints_and_a_file_as_run_dir_are_refuse
 
 def test_too_many_non_finite_steps_in_a_row_abort(tmp_path: Path) -> None:
     with pytest.raises(TrainingError, match="3 steps in a row had a non-finite loss or gradient"):
-        _run(tmp_path / "run", ["data.toy.nan_indices=[0, 1, 2, 3, 4, 5]"])
+        _run(tmp_path / "run", ["encoder.nan_for_indices=[0, 1, 2, 3, 4, 5]"])
 
 
 def test_resuming_with_another_pipeline_names_the_slots(straight: Path, tmp_path: Path) -> None:

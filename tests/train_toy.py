@@ -34,6 +34,8 @@ class ToyPartConfig(ComponentConfig):
     """Compare the weights across processes at every forward (2-process test)."""
     signal_at_forward: int = -1
     """Send SIGTERM to this process at this forward call (0-based; -1: never)."""
+    nan_for_indices: tuple[int, ...] = ()
+    """Dataset indices for which the model's renders are NaN (the non-finite step guard's tests)."""
 
 
 class ToyPart:
@@ -55,7 +57,7 @@ class ToyDataConfig(DatasetConfig):
     length: int = 6
     """Number of samples."""
     nan_indices: tuple[int, ...] = ()
-    """Indices whose target images are NaN (non-finite step test)."""
+    """Indices whose target images are NaN (a non-finite sample, refused by the dataset contract)."""
     unreadable_indices: tuple[int, ...] = ()
     """Indices whose reading raises a :class:`ChunkError` (``on_error: skip`` counting test)."""
     delay: float = 0.0
@@ -111,7 +113,9 @@ class ToyModel(nn.Module):
     """Encoder (depth 0) -> block with dropout (depth 1) -> head (depth 2): a per-sample colour added to a
     learned image. Dropout makes the resume test depend on the restored RNG state."""
 
-    def __init__(self, size: int, check_sync: bool = False, signal_at_forward: int = -1) -> None:
+    def __init__(
+        self, size: int, check_sync: bool = False, signal_at_forward: int = -1, nan_for: tuple[int, ...] = ()
+    ) -> None:
         super().__init__()
         self.encoder = nn.Linear(3, 8)
         self.block = nn.Sequential(nn.Linear(8, 8), nn.LayerNorm(8), nn.GELU(), nn.Dropout(0.2))
@@ -122,6 +126,7 @@ class ToyModel(nn.Module):
         self.log_scales = nn.Parameter(torch.zeros(4, 2, 3))
         self.register_buffer("parts", torch.tensor([0, 1, 2, 3]))
         self.check_sync, self.signal_at_forward, self.forwards = check_sync, signal_at_forward, 0
+        self.nan_for = set(nan_for)
         self.sync_records: list[float] = []
         self.seen_indices: list[int] = []
 
@@ -141,6 +146,8 @@ class ToyModel(nn.Module):
         b, m = batch.targets.images.shape[:2]
         canonical = torch.sigmoid(self.image).expand(b, m, *self.image.shape)
         driven = torch.sigmoid(self.image + shift[:, None, :, None, None]).expand(b, m, *self.image.shape)
+        if self.nan_for & set(batch.index.tolist()):
+            driven = driven * float("nan")
         alpha = torch.sigmoid(self.alpha).expand(b, m, *self.alpha.shape)
         scales = torch.exp(self.log_scales)
         return ModelOutput(
@@ -169,7 +176,9 @@ BUILT: list[ToyModel] = []
 
 def toy_factory(config: PipelineConfig, registry: Registry) -> ToyModel:
     part = config.slots["encoder"].config
-    model = ToyModel(config.data["toy"].config.size, part.check_sync, part.signal_at_forward)
+    model = ToyModel(
+        config.data["toy"].config.size, part.check_sync, part.signal_at_forward, part.nan_for_indices
+    )
     BUILT.append(model)
     return model
 

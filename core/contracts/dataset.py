@@ -144,6 +144,10 @@ class Dataset(TorchDataset, ABC):
             current = (index + attempt) % len(self)
             try:
                 sample = self.make_sample(current, self.rng(current))
+                bad = sample.non_finite()
+                if bad:  # one sample's NaN would skip the whole batch's step: it is unreadable data instead
+                    problem = f"non-finite values in {', '.join(bad)}"
+                    raise StoreError([Problem(self.config.path, problem, sample.group, "", (current,))])
             except StoreError as error:
                 if self.config.on_error == "raise":
                     raise

@@ -65,6 +65,19 @@ class Sample:
     index: int
     skipped: list[str] = field(default_factory=list)
 
+    def non_finite(self) -> list[str]:
+        """Names of the floating-point fields holding a NaN or an infinity (``targets.images``,
+        ``references.params.body_pose``, ...): data that would poison a whole batch's step."""
+        found = []
+        for part in ("references", "targets", "driving"):
+            for name, value in vars(getattr(self, part)).items():
+                values = value.items() if isinstance(value, dict) else [("", value)]
+                for key, tensor in values:
+                    floating = isinstance(tensor, torch.Tensor) and tensor.is_floating_point()
+                    if floating and not bool(torch.isfinite(tensor).all()):
+                        found.append(".".join(p for p in (part, name, key) if p))
+        return found
+
 
 @dataclass
 class Batch:
