@@ -240,3 +240,17 @@ def test_two_process_cpu_run_keeps_weights_in_sync(tmp_path: Path) -> None:
     assert ranks[0]["weights"] == ranks[1]["weights"]
     assert ranks[0]["indices"] != ranks[1]["indices"]  # the data was sharded, not duplicated
     assert _metrics(tmp_path / "run")["processes"] == 2
+
+
+def test_the_finite_check_of_samples_is_exact() -> None:
+    """The fast sum-based check never passes a NaN or an infinity, and never fails finite values whose sum
+    overflows float32."""
+    from lca.contracts.sample import _finite
+
+    values = torch.rand(3, 8, 8)
+    assert _finite(values) and _finite(torch.full((4,), 3e38)) and _finite(torch.tensor([1, 2]))
+    for bad in (float("nan"), float("inf"), -float("inf")):
+        broken = values.clone()
+        broken[1, 2, 3] = bad
+        assert not _finite(broken), bad
+    assert not _finite(torch.tensor([float("inf"), -float("inf")]))  # the sum is NaN, still non-finite
