@@ -47,12 +47,9 @@ class DualBranchConfig(ComponentConfig):
 
     @model_validator(mode="after")
     def _check_bounds(self) -> DualBranchConfig:
-        if self.num_gaussians < 1 or self.num_layers < 1:
-            raise ValueError("num_gaussians and num_layers must be >= 1")
+        """The rules across fields (each field's own bounds are on the field)."""
         if not 0 < self.min_scale < self.init_scale < self.max_scale:
             raise ValueError("need 0 < min_scale < init_scale < max_scale")
-        if not 0 < self.init_opacity < 1:
-            raise ValueError("init_opacity must lie strictly between 0 and 1")
         if not 0 <= self.init_spread < self.max_offset:
             raise ValueError("need 0 <= init_spread < max_offset")
         return self
