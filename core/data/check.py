@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import zarr
 
-from lca.data.chunks import chunk_exists, chunk_key, image_chunk, missing_chunks
+from lca.data.chunks import missing_chunks, missing_image_chunk
 from lca.data.schema import EVERY_CHUNK_SINCE, LAYOUT_ARRAYS, group_names, open_store, validate
 from lca.errors import Problem, StoreError
 
@@ -81,9 +81,9 @@ def _check_images(
         indices = [indices[i] for i in sorted(rng.choice(len(indices), size=sample, replace=False))]
     problems = []
     for index in indices:
-        if not chunk_exists(array, image_chunk(array, index)):
-            key = chunk_key(array, image_chunk(array, index))
-            problems.append(Problem(store, f"chunk '{key}' is missing", group, name, index))
+        missing = missing_image_chunk(array, index)
+        if missing:
+            problems.append(Problem(store, f"chunk '{missing}' is missing", group, name, index))
             continue
         try:
             array[index]

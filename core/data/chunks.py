@@ -31,6 +31,12 @@ def image_chunk(array: zarr.Array, index: tuple[int, ...]) -> tuple[int, ...]:
     return (*index, *([0] * (array.ndim - len(index))))
 
 
+def missing_image_chunk(array: zarr.Array, index: tuple[int, ...]) -> str | None:
+    """The key of the image chunk at leading ``index`` when it is not stored, else None."""
+    coords = image_chunk(array, index)
+    return None if chunk_exists(array, coords) else chunk_key(array, coords)
+
+
 def missing_chunks(array: zarr.Array) -> list[str]:
     """Keys of every chunk of ``array`` that is not stored (meant for the small per-frame arrays: one query
     per chunk, and they have one or a few)."""

@@ -22,7 +22,7 @@ import numpy as np
 import zarr
 from numcodecs.compat import ensure_contiguous_ndarray
 
-from lca.data.chunks import chunk_exists, chunk_key, image_chunk, missing_chunks
+from lca.data.chunks import chunk_key, image_chunk, missing_chunks, missing_image_chunk
 from lca.data.locations import is_synthetic
 from lca.data.schema import (
     EVERY_CHUNK_SINCE,
@@ -205,8 +205,9 @@ class StoreReader:
         try:
             if array.metadata.zarr_format == 2 and array.metadata.compressor is not None:
                 return _read_v2_chunk(array, index)
-            if not chunk_exists(array, image_chunk(array, index)):  # zarr would read it as zeros
-                raise FileNotFoundError(f"chunk '{chunk_key(array, image_chunk(array, index))}' is missing")
+            missing = missing_image_chunk(array, index)
+            if missing:  # zarr would read it as zeros
+                raise FileNotFoundError(f"chunk '{missing}' is missing")
             return np.asarray(array[index])
         except Exception as error:  # any decoder failure becomes a located ChunkError
             raise _chunk_error(self.url, group, name, index, error) from error
