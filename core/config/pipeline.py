@@ -305,7 +305,9 @@ def _validate_schedule(raw: Any, data_members: set[str], issues: list[ConfigIssu
         label = name if isinstance(name, str) and name else index
         stage, problems = validate_model(StageConfig, body, f"schedule.{label}")
         issues.extend(problems)
-        earlier, named = list(named), [*named, str(label)]
+        earlier = list(named)
+        if isinstance(name, str):
+            named.append(name)
         if stage is None:
             continue
         path = f"schedule.{stage.name}"
