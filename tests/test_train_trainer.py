@@ -177,9 +177,50 @@ def test_resume_of_a_folder_without_checkpoints_and_a_file_as_run_dir_are_refuse
     assert afile.read_text() == "x"
 
 
-def test_too_many_non_finite_steps_in_a_row_abort(tmp_path: Path) -> None:
-    with pytest.raises(TrainingError, match="3 steps in a row had a non-finite loss or gradient"):
-        _run(tmp_path / "run", ["encoder.nan_for_indices=[0, 1, 2, 3, 4, 5]"])
+@pytest.mark.parametrize(("every", "checkpoint"), [(2, "step-000002"), (100, None)])
+def test_too_many_non_finite_steps_in_a_row_abort_and_the_record_says_so(
+    tmp_path: Path, every: int, checkpoint: str | None
+) -> None:
+    """The error names the stage's last checkpoint only if one exists (else says none was written), and
+    metrics.json records the failure: status, steps done, the error."""
+    run_dir = tmp_path / "run"
+    all_nan = ["encoder.nan_for_indices=[0, 1, 2, 3, 4, 5]", f"run.checkpoint_every={every}"]
+    with pytest.raises(TrainingError, match="3 steps in a row had a non-finite loss or gradient") as error:
+        _run(run_dir, all_nan)
+    if checkpoint is None:
+        assert "No checkpoint of stage 'fit' was written" in str(error.value)
+        assert not (run_dir / "checkpoints" / "fit").exists()
+    else:
+        named = run_dir / "checkpoints" / "fit" / checkpoint
+        assert f"last checkpoint is {named}:" in str(error.value) and ckpt.verify(named).step == 2
+    record = _metrics(run_dir)["stages"]["fit"]
+    assert record["status"] == "failed" and record["steps"] == 2 and record["skipped_steps"] == 2  # 3rd aborted
+    assert record["error"].startswith("TrainingError: Stage 'fit': 3 steps in a row")
+
+
+def test_resuming_a_finished_run_keeps_its_record(straight: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    shutil.copytree(straight, run_dir)
+    before = _metrics(straight)["stages"]["fit"]
+    _run(run_dir, resume=True)
+    after = _metrics(run_dir)["stages"]["fit"]
+    assert after["status"] == "done earlier" and before["status"] == "done"
+    assert after["checkpoint"] == str(run_dir / "checkpoints" / "fit" / "final")
+    same = {"stage", "start_step", "steps", "skipped_steps", "skipped_samples", "seconds", "last_losses"}
+    assert after["last_losses"] and {k: after[k] for k in same} == {k: before[k] for k in same}
+
+
+def test_a_corrupt_earlier_record_is_named_and_rebuilt_from_the_checkpoint(
+    straight: Path, tmp_path: Path
+) -> None:
+    run_dir = tmp_path / "run"
+    shutil.copytree(straight, run_dir)
+    for corrupt in ("{not json", "[]", '{"stages": [1]}', '{"stages": {"fit": 3}}'):
+        (run_dir / "metrics.json").write_text(corrupt)
+        with pytest.warns(UserWarning, match=r"metrics.json: unreadable earlier run record"):
+            _run(run_dir, resume=True)
+        record = _metrics(run_dir)["stages"]["fit"]
+        assert record["status"] == "done earlier" and record["steps"] == 6, corrupt
 
 
 def test_resuming_with_another_pipeline_names_the_slots(straight: Path, tmp_path: Path) -> None:
@@ -195,6 +236,9 @@ def test_second_stage_starts_from_the_first_with_frozen_encoder(straight: Path, 
     run_dir = tmp_path / "run"
     shutil.copytree(straight, run_dir)
     _run(run_dir, stage="tune", resume=True)
+    stages = _metrics(run_dir)["stages"]  # the stage this invocation skipped keeps its record
+    assert stages["fit"]["last_losses"] == _metrics(straight)["stages"]["fit"]["last_losses"]
+    assert stages["fit"]["status"] == "done" and stages["tune"]["status"] == "done"
     before, after = _final(run_dir, "fit"), _final(run_dir, "tune")
     assert torch.equal(before["encoder.weight"], after["encoder.weight"])
     assert not torch.equal(before["head.weight"], after["head.weight"])

@@ -254,7 +254,7 @@ class StageLoop:
                     f"Stage '{stage.name}': {self.bad_in_row} steps in a row had a non-finite loss or "
                     f"gradient (last at step {self.step_count}); stopping "
                     f"(run.max_bad_steps={self.config.run.max_bad_steps}). Check the data, lower the lr or "
-                    "raise clip_grad_norm; the last good checkpoint (if any) is in the run's checkpoints."
+                    "raise clip_grad_norm."
                 )
         else:
             self.optimizer.step()

@@ -54,6 +54,9 @@ class StageResult:
     last_losses: dict[str, float] = field(default_factory=dict)
     checkpoint: str | None = None
     status: str = "running"
+    """running, done, done earlier (a finished stage a resume skipped), interrupted or failed."""
+    error: str | None = None
+    """Why the stage failed (``status == "failed"``)."""
 
 
 class _Record(TrainingCallback):
@@ -121,6 +124,39 @@ def choose_run_dir(config: PipelineConfig, run_dir: Path | None, resume: bool) -
     return run_dir
 
 
+def read_stage_records(run_dir: Path) -> dict[str, dict[str, Any]]:
+    """The per-stage records of an earlier ``metrics.json`` in ``run_dir`` (empty when there is none). A
+    resume carries them forward, so skipping a finished stage never erases what it recorded; an unreadable
+    file is named in a warning and treated as absent (the checkpoints, not this record, are what resume)."""
+    path = run_dir / "metrics.json"
+    if not path.is_file():
+        return {}
+    try:
+        stages = json.loads(path.read_text(encoding="utf-8")).get("stages")
+        if not isinstance(stages, dict) or not all(isinstance(v, dict) for v in stages.values()):
+            raise ValueError("its 'stages' is not a mapping of stage records")
+    except (OSError, UnicodeDecodeError, ValueError, AttributeError) as error:
+        warnings.warn(
+            f"{path}: unreadable earlier run record ({error}); the stages it recorded are written afresh.",
+            stacklevel=2,
+        )
+        return {}
+    return stages
+
+
+def _earlier_result(stage: str, record: dict[str, Any] | None, final: ckpt.Checkpoint) -> StageResult:
+    """A finished stage's result as an earlier run recorded it, marked "done earlier"; without a record of
+    that final checkpoint (none, or its step count differs), what the checkpoint says: its step count."""
+    names = set(StageResult.__dataclass_fields__) - {"stage"}
+    record = record or {}
+    if record.get("steps") == final.step:
+        result = StageResult(stage, **{k: v for k, v in record.items() if k in names})
+    else:
+        result = StageResult(stage, steps=final.step)
+    result.status, result.checkpoint, result.error = "done earlier", str(final.path), None
+    return result
+
+
 def _write_json(path: Path, data: Any) -> None:
     temporary = path.with_name(f".{path.name}.tmp")
     temporary.write_text(json.dumps(data, indent=2), encoding="utf-8")
@@ -162,6 +198,7 @@ class Trainer:
         self.meta = run_meta(registry)
         self.config_yaml = config.to_yaml(meta=self.meta)
         self.results: list[StageResult] = []
+        self.earlier = read_stage_records(self.run_dir) if resume and self.accelerator.is_main_process else {}
         if self.accelerator.is_main_process:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "config.yaml").write_text(self.config_yaml, encoding="utf-8")
@@ -179,19 +216,24 @@ class Trainer:
     def run(self, stages: list[StageConfig], stop: StopRequest) -> None:
         for stage in stages:
             index = self.config.schedule.index(stage)
-            result = StageResult(stage.name)
-            self.results.append(result)
             resume_from = None
             if self.resume:
                 final = ckpt.find_latest(self.stage_dir(stage.name) / ckpt.FINAL, stage=stage.name)
                 if final is not None:
                     ckpt.check_compatible(final, self.config)
-                    result.status, result.checkpoint = "done earlier", str(final.path)
+                    self.results.append(_earlier_result(stage.name, self.earlier.get(stage.name), final))
                     continue
                 resume_from = ckpt.find_latest(self.stage_dir(stage.name), stage=stage.name)
                 if resume_from is not None:
                     ckpt.check_compatible(resume_from, self.config)
-            self.run_stage(stage, index, resume_from, stop, result)
+            result = StageResult(stage.name)
+            self.results.append(result)
+            try:
+                self.run_stage(stage, index, resume_from, stop, result)
+            except Exception as error:
+                if result.status == "running":  # not interrupted: it failed, and the record says why
+                    result.status, result.error = "failed", f"{type(error).__name__}: {error}"
+                raise
 
     def _initial_weights(self, stage: StageConfig) -> ckpt.Checkpoint | None:
         if stage.init_from is None:
@@ -248,13 +290,27 @@ class Trainer:
         if self.main:  # whom this stage trains on, before it does (evaluation refuses these people)
             record_stage(self.run_dir, stage.name, stage.data, loop.dataset.provenance())
         began = time.perf_counter()
-        loop.run()
-        result.steps = loop.step_count
-        result.seconds = time.perf_counter() - began
-        result.samples_per_second = (
-            (loop.step_count - result.start_step) * loop.samples_per_step / max(result.seconds, 1e-9)
-        )
-        result.checkpoint = str(checkpointer.last)
+        failure: TrainingError | None = None
+        try:
+            loop.run()
+        except TrainingError as error:
+            failure = error
+        finally:  # the record is right however the stage ends
+            result.steps = loop.step_count
+            result.seconds = time.perf_counter() - began
+            result.samples_per_second = (
+                (loop.step_count - result.start_step) * loop.samples_per_step / max(result.seconds, 1e-9)
+            )
+            last = checkpointer.last or (resume_from.path if resume_from is not None else None)
+            result.checkpoint = str(last) if last is not None else None
+        if failure is not None:
+            hint = (
+                f"The stage's last checkpoint is {result.checkpoint}: after the fix, continue with --resume "
+                f"(run dir {self.run_dir})."
+                if result.checkpoint is not None
+                else f"No checkpoint of stage '{stage.name}' was written."
+            )
+            raise TrainingError(f"{failure} {hint}") from failure
         if loop.interrupted:
             result.status = "interrupted"
             raise TrainingInterrupted(
@@ -274,7 +330,8 @@ class Trainer:
                 "run_dir": str(self.run_dir),
                 "processes": self.accelerator.num_processes,
                 "mixed_precision": self.mixed_precision,
-                "stages": {r.stage: asdict(r) for r in self.results},
+                # stages this invocation did not run (``--stage``) keep their earlier record
+                "stages": self.earlier | {r.stage: asdict(r) for r in self.results},
             }
             _write_json(path, data)
         return path
