@@ -232,3 +232,34 @@ def test_misleading_texts_are_gone(toy_registry: Registry, tmp_path: Path) -> No
     path.write_text("base: toyy\n")
     with pytest.raises(Exception, match=rf"{path}, key 'base': Unknown pipeline 'toyy'.*Did you mean 'toy'"):
         resolve_pipeline(path, registry=toy_registry)
+
+
+def test_views_per_sample_have_one_source_the_data_slot(tiny_studio_store: Path) -> None:
+    """A stage's copy of a view count equal to its data slot's (configs of earlier versions carry one) is
+    dropped; one that differs is an error naming both places, never a silent override; and the dataset a
+    stage trains on takes the slot's counts, the ones evaluation and avatar creation read too."""
+    from lca.train.stage import build_dataset
+
+    for key in ("num_references", "num_targets"):
+        with pytest.raises(ConfigError) as info:
+            resolve_pipeline("lca-tiny", [f"schedule.posttrain.{key}=3"])
+        (issue,) = info.value.issues
+        assert issue.path == f"schedule.posttrain.{key}"
+        assert f"differs from data.studio.{key}=2" in issue.message
+        assert f"set data.studio.{key}=3 instead" in issue.message
+    config = resolve_pipeline("lca-tiny", ["schedule.posttrain.num_references=2"])
+    assert "num_references" not in config.to_yaml().split("schedule:")[1]
+    slot = ["data.studio.num_references=3", "data.studio.num_targets=1"]
+    config = resolve_pipeline("lca-tiny", [f"data.studio.path={tiny_studio_store}", *slot])
+    dataset = build_dataset(config, config.stage("posttrain"), default_registry())
+    assert (dataset.config.num_references, dataset.config.num_targets) == (3, 1)
+    sample = dataset[0]
+    assert sample.references.images.shape[0] == 3 + 1 and sample.targets.images.shape[0] == 1  # + the face
+
+
+def test_an_empty_schedule_is_a_config_error(tmp_path: Path) -> None:
+    """`lca train` could not run it, so validation refuses it too, with what to write."""
+    path = tmp_path / "untrainable.yaml"
+    path.write_text("base: lca-tiny\nschedule: []\n")
+    with pytest.raises(ConfigError, match=r"schedule: no stages: nothing to train; add one"):
+        resolve_pipeline(path)

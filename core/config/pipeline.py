@@ -236,7 +236,9 @@ def resolve_raw(
         terms = validate_loss_terms(registry, sections["loss"].terms, issues, label, switched)
         sections["loss"].terms = {name: term.to_dict() for name, term in terms.items()}
 
-    schedule = _validate_schedule(definition.get("schedule") or [], set(raw_slots.get("data") or {}), issues)
+    schedule = _validate_schedule(
+        definition.get("schedule") or [], set(raw_slots.get("data") or {}), groups["data"], issues
+    )
     name = str(definition.get("name") or label)
     unsafe = unsafe_name_message("pipeline", name)
     if unsafe:
@@ -294,15 +296,53 @@ def validate_loss_terms(
     return terms
 
 
-def _validate_schedule(raw: Any, data_members: set[str], issues: list[ConfigIssue]) -> list[StageConfig]:
+_VIEW_COUNTS = ("num_references", "num_targets")
+
+
+def _without_view_counts(
+    body: Any, path: str, data: Mapping[str, SlotConfig], issues: list[ConfigIssue]
+) -> Any:
+    """``body`` without the view counts configs of earlier versions repeated on a stage. The data slot is
+    their one place (training, evaluation and avatar creation all read it): a copy equal to the slot's is
+    dropped, one that differs is an error naming both, never a silent override."""
+    if not isinstance(body, Mapping) or not any(key in body for key in _VIEW_COUNTS):
+        return body
+    slot = data.get(body.get("data"))  # type: ignore[arg-type]
+    for key in _VIEW_COUNTS:
+        if key in body and slot is not None and body[key] != getattr(slot.config, key):
+            member = body["data"]
+            issues.append(
+                ConfigIssue(
+                    f"{path}.{key}",
+                    f"{body[key]!r} differs from data.{member}.{key}={getattr(slot.config, key)}: the views "
+                    "per sample are set once, on the stage's data slot (training, evaluation and avatar "
+                    f"creation all read it); set data.{member}.{key}={body[key]} instead (a stage that needs "
+                    "other counts reads a data slot of its own)",
+                )
+            )
+    return {key: value for key, value in body.items() if key not in _VIEW_COUNTS}
+
+
+def _validate_schedule(
+    raw: Any, data_members: set[str], data: Mapping[str, SlotConfig], issues: list[ConfigIssue]
+) -> list[StageConfig]:
     if not isinstance(raw, list):
         issues.append(ConfigIssue("schedule", f"expected a list of stages, got {type(raw).__name__}"))
         return []
+    if not raw:
+        issues.append(
+            ConfigIssue(
+                "schedule",
+                "no stages: nothing to train; add one, e.g. 'schedule: [{name: pretrain, data: wild, "
+                "steps: 100}]' (its fields: docs/training.md)",
+            )
+        )
     stages: list[StageConfig] = []
     named: list[str] = []  # every earlier stage's name, invalid stages' too: their errors must not cascade
     for index, body in enumerate(raw):
         name = body.get("name") if isinstance(body, Mapping) else None
         label = name if isinstance(name, str) and name else index
+        body = _without_view_counts(body, f"schedule.{label}", data, issues)
         stage, problems = validate_model(StageConfig, body, f"schedule.{label}")
         issues.extend(problems)
         earlier = list(named)

@@ -106,7 +106,9 @@ class StageConfig(Section):
         return name
 
     data: str
-    """Name of the dataset slot (under `data`) this stage reads."""
+    """Name of the dataset slot (under `data`) this stage reads; its config sets the views per sample
+    (``num_references``, ``min_references``, ``num_targets``), the one place training, evaluation and
+    avatar creation read them."""
     steps: int = Field(100, ge=1)
     """Optimizer steps."""
     lr: float = Field(1e-3, gt=0)
@@ -121,10 +123,6 @@ class StageConfig(Section):
     """Micro-batches accumulated per optimizer step."""
     clip_grad_norm: float | None = Field(1.0, gt=0)
     """Clip the global gradient norm to this value (None: off)."""
-    num_references: int = Field(2, ge=1)
-    """Reference views per sample (K)."""
-    num_targets: int = Field(2, ge=1)
-    """Target views per sample (M)."""
     init_from: str | None = None
     """Start from the final weights of an earlier stage (its name) or a checkpoint path."""
     freeze: list[str] = []

@@ -65,12 +65,13 @@ def summarize(
     views: int | None = None,
     image_size: int = 512,
 ) -> ModelSummary:
-    """Summarise a pipeline per sample: ``views`` reference views (default: the first stage's
-    ``num_references`` plus the face close-up) of ``image_size`` pixels (encoders resize to their own
+    """Summarise a pipeline per sample: ``views`` reference views (default: the ``num_references`` of the
+    first stage's data slot plus the face close-up) of ``image_size`` pixels (encoders resize to their own
     working resolution, so this only matters for encoders that do not)."""
     model = AvatarModel(config, registry, device="meta")
     if views is None:
-        views = (config.schedule[0].num_references if config.schedule else 1) + 1
+        first = config.data[config.schedule[0].data].config.num_references if config.schedule else 1
+        views = first + 1
     slot_types = {name: slot.type for name, slot in config.slots.items()}
     slots = [
         SlotSummary("template", slot_types["template"], _count(model.template)),

@@ -59,16 +59,11 @@ class EpochSampler(Sampler[int]):
 
 
 def build_dataset(config: PipelineConfig, stage: StageConfig, registry: Registry) -> Any:
-    """The stage's dataset: its ``data`` member with the stage's view counts, the train split and the run
+    """The stage's dataset: its ``data`` member (with its own view counts) on the train split with the run
     seed (fields every :class:`~lca.contracts.dataset.DatasetConfig` has, so nothing is probed). A
     ``synthetic://`` path is resolved here (datasets take concrete locations), generating the stores once."""
     slot = resolve_data_paths(config).data[stage.data]
-    updates = {
-        "split": "train",
-        "num_references": stage.num_references,
-        "num_targets": stage.num_targets,
-        "seed": config.run.seed,
-    }
+    updates = {"split": "train", "seed": config.run.seed}
     try:
         return registry.build("dataset", slot.type, {**slot.config.model_dump(), **updates})
     except ComponentBuildError as error:
