@@ -275,9 +275,9 @@ class UnresolvedStoreError(LcaError, ValueError):
 class WeightsNotFoundError(LcaError, FileNotFoundError):
     """A pretrained-weights file that is not where the config says; names the file and where to get it."""
 
-    def __init__(self, component: str, path: str, how_to_get: str) -> None:
+    def __init__(self, component: str, path: str, how_to_get: str, reason: str = "does not exist") -> None:
         super().__init__(
-            f"{component}: weights file '{path}' does not exist. The toolkit never downloads weights at run "
+            f"{component}: weights file '{path}' {reason}. The toolkit never downloads weights at run "
             f"time; {how_to_get} and set the component's `weights` field to its local path (or set "
             "`weights: null` for a random initialisation)."
         )

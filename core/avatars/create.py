@@ -21,6 +21,7 @@ from lca.avatars.file import AvatarFile, from_model
 from lca.config import PipelineConfig, SlotConfig, resolve_pipeline
 from lca.contracts.tokenizer import ReferencePoses
 from lca.errors import LcaError
+from lca.paths import not_a_file
 from lca.train.checkpoint import CONFIG_FILE, Checkpoint, CheckpointError, load_weights, resolve
 
 
@@ -112,8 +113,9 @@ def load_images(paths: Sequence[str | Path], size: int, background: float | None
 
     out = []
     for path in paths:
-        if not Path(path).is_file():
-            raise LcaError(f"Reference image not found: {path}")
+        reason = not_a_file(path)
+        if reason:
+            raise LcaError(f"Reference image {path} {reason}.")
         try:
             array = np.asarray(iio.imread(path))
         except Exception as error:  # imageio raises many types for unreadable files
@@ -134,8 +136,9 @@ def load_images(paths: Sequence[str | Path], size: int, background: float | None
 def load_betas(path: str | Path, num_betas: int) -> torch.Tensor:
     """``betas [S]`` from an ``.npz`` holding ``betas`` as ``[S]`` or ``[T, S]`` (first row)."""
     path = Path(path)
-    if not path.is_file():
-        raise LcaError(f"Template parameters file not found: {path}")
+    reason = not_a_file(path)
+    if reason:
+        raise LcaError(f"Template parameters file {path} {reason}.")
     with np.load(path) as data:
         if "betas" not in data:
             raise LcaError(f"{path} has no 'betas' array (it has {sorted(data.files)}).")

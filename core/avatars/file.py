@@ -38,6 +38,7 @@ from lca.config import PipelineConfig
 from lca.contracts.decoder import AnchorGaussians
 from lca.errors import LcaError
 from lca.gaussians import Gaussians
+from lca.paths import not_a_file
 
 FORMAT = "lca-avatar"
 FORMAT_VERSION = 1
@@ -168,8 +169,9 @@ def save_avatar(path: str | Path, avatar: AvatarFile) -> Path:
 def load_avatar(path: str | Path) -> AvatarFile:
     """Read an avatar file written by :func:`save_avatar`; precise errors for anything else."""
     path = Path(path)
-    if not path.is_file():
-        raise AvatarFileError(f"Avatar file not found: {path} (create one with `lca avatar create`).")
+    reason = not_a_file(path)
+    if reason:
+        raise AvatarFileError(f"Avatar file {path} {reason} (create one with `lca avatar create`).")
     try:
         with safe_open(str(path), framework="pt") as handle:
             metadata = dict(handle.metadata() or {})

@@ -29,6 +29,7 @@ from torch import Tensor
 
 from lca.contracts.template import POSE_SIZES, TemplateParams
 from lca.errors import LcaError
+from lca.paths import not_a_file
 
 POSE_KEYS = (*POSE_SIZES, "transl")
 SIGNAL_KEYS = ("face_crop", "face_valid", "blendshapes", "gaze")
@@ -106,8 +107,9 @@ def save_motion(path: str | Path, clip: MotionClip) -> Path:
 def load_motion(path: str | Path, num_expression: int | None = None) -> MotionClip:
     """Read a motion ``.npz`` (see the module doc); missing poses and expressions are zeros."""
     path = Path(path)
-    if not path.is_file():
-        raise LcaError(f"Motion file not found: {path}")
+    reason = not_a_file(path)
+    if reason:
+        raise LcaError(f"Motion file {path} {reason}.")
     try:
         data = dict(np.load(path))
     except (OSError, ValueError) as error:

@@ -2,13 +2,15 @@
 
 User mistakes (:class:`~lca.errors.LcaError`, and file-system errors that name a path: a missing folder,
 a file where a folder is wanted, no permission) print their message and exit with code 2, without a
-traceback; ``lca --debug ...`` shows the traceback. Commands import heavy modules inside their bodies
-so that ``lca --help`` and ``lca registry list`` stay fast.
+traceback; ``lca --debug ...`` shows the traceback. Warnings print as one ``Warning:`` line each (no source
+line) when run as the console script; in-process callers keep Python's warnings. Commands import heavy
+modules inside their bodies so that ``lca --help`` and ``lca registry list`` stay fast.
 """
 
 from __future__ import annotations
 
 import sys
+import warnings
 
 import typer
 from rich.markup import escape
@@ -45,9 +47,15 @@ def _root(
     _debug = debug
 
 
+def _print_warning(message: Warning | str, *_: object, **__: object) -> None:
+    err_console.print(f"[bold yellow]Warning:[/] {escape(str(message))}", soft_wrap=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``lca`` console script and of ``python -m lca``."""
     args = list(sys.argv[1:] if argv is None else argv)
+    if argv is None and "--debug" not in args:  # the console script: a user reads these, not a developer
+        warnings.showwarning = _print_warning
     try:
         # Standalone mode: click prints usage errors itself and exits with its own codes (2).
         app(args=args, prog_name="lca")

@@ -174,7 +174,12 @@ def import_(
     registry = default_registry()
     registry.load("importer", format_, where="lca data import --format")
     importer = registry.build("importer", format_, params)
-    names = importer.import_into(source, store)
+    try:
+        names = importer.import_into(source, store)
+    except LcaError:
+        raise
+    except (FileNotFoundError, ValueError) as error:  # the importer contract: these name the file at fault
+        raise LcaError(f"lca data import --format {format_} {source}: {error}") from error
     shown = escape(", ".join(f"'{name}'" for name in names))
     console.print(f"imported group(s) {shown} into {escape(store)} (format {escape(format_)})")
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 import random
 import re
@@ -40,8 +39,6 @@ from safetensors.torch import load_model, save_model
 from torch import nn
 
 from lca.errors import LcaError
-
-log = logging.getLogger(__name__)
 
 FORMAT = 1
 MODEL_FILE, EMA_FILE, STATE_FILE, CONFIG_FILE, META_FILE = (
@@ -314,7 +311,7 @@ def find_latest(root: Path, *, stage: str | None = None) -> Checkpoint | None:
         try:
             checkpoint = verify(path)
         except CorruptCheckpointError as error:
-            _refuse(error, "Using the previous checkpoint instead.")
+            _refuse(error, "Looking for an earlier valid one.")
             continue
         if stage is None or checkpoint.stage == stage:
             return checkpoint
@@ -322,9 +319,7 @@ def find_latest(root: Path, *, stage: str | None = None) -> Checkpoint | None:
 
 
 def _refuse(error: CorruptCheckpointError, then: str) -> None:
-    message = f"{error} {then}"
-    log.warning(message)
-    warnings.warn(message, stacklevel=3)
+    warnings.warn(f"{error} {then}", stacklevel=3)
 
 
 def resolve(reference: str | Path) -> Checkpoint:

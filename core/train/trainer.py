@@ -33,7 +33,7 @@ from lca.train.callbacks import Checkpointer, Ema, PreviewWriter, ProgressBar, S
 from lca.train.run_meta import run_meta
 from lca.train.seen import record_stage
 from lca.train.signals import StopRequest
-from lca.train.stage import StageLoop, StepResult
+from lca.train.stage import StageLoop, StepResult, build_dataset
 
 log = logging.getLogger(__name__)
 
@@ -214,6 +214,8 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------------------
     def run(self, stages: list[StageConfig], stop: StopRequest) -> None:
+        for stage in stages:  # every stage's data opens before the first trains: a wrong store costs no step
+            build_dataset(self.config, stage, self.registry)
         for stage in stages:
             index = self.config.schedule.index(stage)
             resume_from = None

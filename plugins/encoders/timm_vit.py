@@ -19,14 +19,16 @@ from torch import Tensor, nn
 
 from lca.contracts.encoder import Encoder, EncoderOutput, check_images
 from lca.errors import WeightsMismatchError, WeightsNotFoundError
+from lca.paths import not_a_file
 
 
 def read_state_dict(path: str | Path, component: str, how_to_get: str) -> dict[str, Tensor]:
     """Tensors of a local ``.safetensors`` or torch ``.pth/.pt/.bin`` file (loaded with ``weights_only=True``,
     so no code in the file runs). Unwraps the ``state_dict`` / ``model`` containers training scripts add."""
     path = Path(path).expanduser()
-    if not path.is_file():
-        raise WeightsNotFoundError(component, str(path), how_to_get)
+    reason = not_a_file(path)
+    if reason:
+        raise WeightsNotFoundError(component, str(path), how_to_get, reason)
     if path.suffix == ".safetensors":
         return load_file(str(path), device="cpu")
     blob = torch.load(path, map_location="cpu", weights_only=True)
