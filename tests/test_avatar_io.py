@@ -115,10 +115,10 @@ def test_player_refuses_a_template_with_other_anchors(made: dict) -> None:
 
 
 def test_load_avatar_errors_name_the_problem(made: dict, tmp_path: Path) -> None:
-    with pytest.raises(AvatarFileError, match="missing.safetensors does not exist"):
+    with pytest.raises(AvatarFileError, match=r"missing\.safetensors does not exist"):
         load_avatar(tmp_path / "missing.safetensors")
     (tmp_path / "folder.safetensors").mkdir()
-    with pytest.raises(AvatarFileError, match="folder.safetensors is a directory, not a file"):
+    with pytest.raises(AvatarFileError, match=r"folder\.safetensors is a directory, not a file"):
         load_avatar(tmp_path / "folder.safetensors")
     other = tmp_path / "weights.safetensors"
     from safetensors.torch import save_file
@@ -126,6 +126,18 @@ def test_load_avatar_errors_name_the_problem(made: dict, tmp_path: Path) -> None
     save_file({"x": torch.zeros(2)}, str(other))
     with pytest.raises(AvatarFileError, match="not an LCA avatar file"):
         load_avatar(other)
+
+
+def test_an_avatar_with_non_finite_values_is_never_written(made: dict, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    file = made["file"]
+    opacity = file.canonical.opacities.clone()
+    opacity[0] = float("nan")
+    broken = replace(file, canonical=replace(file.canonical, opacities=opacity))
+    with pytest.raises(AvatarFileError, match=r"canonical\.opacities hold non-finite values"):
+        save_avatar(tmp_path / "broken.safetensors", broken)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_canonical_ply_has_the_3dgs_layout_and_values(made: dict, tmp_path: Path) -> None:

@@ -4,41 +4,17 @@ and the core sections, each field is tried at a value outside its bounds (one ca
 
 from __future__ import annotations
 
-from typing import Any, get_args
+from typing import Any
 
-import annotated_types as at
 import pytest
+from config_fields import field_lower_bound, numeric_fields, value_below
 from pydantic import BaseModel
-from pydantic.fields import FieldInfo
 
 from lca.config import sections
 from lca.errors import ConfigError
 from lca.registry import KINDS, default_registry
 
 SECTIONS = (sections.ModelOptions, sections.LossOptions, sections.RunOptions, sections.StageConfig)
-_BOUNDS = (at.Gt, at.Ge, at.Lt, at.Le, at.Interval)
-
-
-def _lower(metadata: list[Any]) -> float | None:
-    """The field's lower bound (exclusive or inclusive), None when it has none."""
-    for m in metadata:
-        if isinstance(m, at.Gt | at.Ge):
-            return float(m.gt if isinstance(m, at.Gt) else m.ge)
-        if isinstance(m, at.Interval) and (m.gt is not None or m.ge is not None):
-            return float(m.gt if m.gt is not None else m.ge)
-    return None
-
-
-def _numeric_fields(model: type[BaseModel]) -> list[tuple[str, FieldInfo, bool]]:
-    """``(name, field, is_pair)`` of every int/float field, optional ones and tuples of them included."""
-    found = []
-    for name, field in model.model_fields.items():
-        args = [a for a in get_args(field.annotation) if a is not type(None)]
-        if field.annotation in (int, float) or (args and all(a in (int, float) for a in args)):
-            found.append((name, field, False))
-        elif args and all(getattr(a, "__origin__", None) in (int, float) or a in (int, float) for a in args):
-            found.append((name, field, True))  # tuple[PositiveInt, PositiveInt]
-    return found
 
 
 def _cases() -> list[tuple[str, type[BaseModel], str, Any]]:
@@ -50,11 +26,8 @@ def _cases() -> list[tuple[str, type[BaseModel], str, Any]]:
         ]
     cases = []
     for label, model, kind in models:
-        for name, field, pair in _numeric_fields(model):
-            metadata = field.metadata
-            if pair:
-                metadata = [m for a in get_args(field.annotation) for m in getattr(a, "__metadata__", ())]
-            cases.append((f"{label}.{name}", model, name, (_lower(metadata), pair, kind)))
+        for name, field, pair in numeric_fields(model):
+            cases.append((f"{label}.{name}", model, name, (field_lower_bound(field, pair), pair, kind)))
     return cases
 
 
@@ -71,10 +44,7 @@ def test_a_value_below_the_bound_is_a_config_error_naming_the_field(
     label: str, model: type[BaseModel], name: str, spec: tuple[float, bool, str | None]
 ) -> None:
     lower, pair, kind = spec
-    bad: Any = lower - 1 if lower is not None else None
-    if isinstance(model.model_fields[name].default, int) or pair:
-        bad = int(bad)
-    value = [bad, bad] if pair else bad
+    value = value_below(model.model_fields[name], pair, lower)
     if kind is None:
         required = {"name": "s", "data": "d"} if model is sections.StageConfig else {}
         with pytest.raises(ValueError, match=name):

@@ -53,6 +53,23 @@ def test_round_trip_and_weights_only_state(tmp_path: Path) -> None:
     assert state["step"] == 2 and "exp_avg" in state["optimizer"]["state"][0]
 
 
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+def test_non_finite_weights_are_never_written(tmp_path: Path, value: float) -> None:
+    """A checkpoint is refused before anything is written (the earlier one stays the newest), naming the
+    tensor; a huge but finite weight (whose sum overflows) is written as it is."""
+    model = torch.nn.Linear(3, 2)
+    earlier = _save(tmp_path, 2, model)
+    with torch.no_grad():
+        model.bias[1] = value
+    with pytest.raises(ckpt.CheckpointError, match=r"non-finite weights in model\.bias"):
+        _save(tmp_path, 4, model)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["step-000002"]
+    assert ckpt.find_latest(tmp_path).path == earlier
+    with torch.no_grad():
+        model.bias[:] = 3e38  # finite; their sum is not
+    assert ckpt.verify(_save(tmp_path, 6, model)).step == 6
+
+
 def test_rng_state_round_trip() -> None:
     state = ckpt.capture_rng_state()
     first = torch.rand(3), __import__("numpy").random.rand(), __import__("random").random()

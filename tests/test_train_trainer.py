@@ -290,7 +290,7 @@ def test_two_process_cpu_run_keeps_weights_in_sync(tmp_path: Path) -> None:
 def test_the_finite_check_of_samples_is_exact() -> None:
     """The fast sum-based check never passes a NaN or an infinity, and never fails finite values whose sum
     overflows float32."""
-    from lca.contracts.sample import _finite
+    from lca.finite import is_finite as _finite
 
     values = torch.rand(3, 8, 8)
     assert _finite(values) and _finite(torch.full((4,), 3e38)) and _finite(torch.tensor([1, 2]))

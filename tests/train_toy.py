@@ -197,11 +197,12 @@ def toy_registry() -> Registry:
 
 
 def toy_config(
-    registry: Registry, output_dir: Path, overrides: list[str] = (), **stage: Any
+    registry: Registry, output_dir: Path, overrides: list[str] = (), pipeline: str = "toy", **stage: Any
 ) -> PipelineConfig:
-    """One stage ``fit`` (``stage`` fields override) plus a stage ``tune`` initialised from it."""
+    """Pipeline ``pipeline``: one stage ``fit`` (``stage`` fields override) plus a stage ``tune`` initialised
+    from it."""
     raw = {
-        "name": "toy",
+        "name": pipeline,
         "slots": {
             **{
                 slot: {"type": "toy"}

@@ -37,6 +37,7 @@ from torch import Tensor
 from lca.config import PipelineConfig
 from lca.contracts.decoder import AnchorGaussians
 from lca.errors import LcaError
+from lca.finite import non_finite_names
 from lca.gaussians import Gaussians
 from lca.paths import not_a_file
 
@@ -143,6 +144,12 @@ def save_avatar(path: str | Path, avatar: AvatarFile) -> Path:
         **{f"skinning.{k}": v for k, v in avatar.skinning.items()},
         **{f"weights.{k}": v for k, v in avatar.weights.items()},
     }
+    bad = non_finite_names(tensors)
+    if bad:
+        raise AvatarFileError(
+            f"Refusing to write avatar {path}: {', '.join(bad)} hold non-finite values (NaN or infinity); "
+            "the model that made it is broken (check its checkpoint with `lca eval`)."
+        )
     config = avatar.config()
     template = config.slots["template"]
     metadata = {

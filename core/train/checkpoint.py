@@ -39,6 +39,7 @@ from safetensors.torch import load_model, save_model
 from torch import nn
 
 from lca.errors import LcaError
+from lca.finite import non_finite_names
 
 FORMAT = 1
 MODEL_FILE, EMA_FILE, STATE_FILE, CONFIG_FILE, META_FILE = (
@@ -221,6 +222,17 @@ def save_checkpoint(
     """Write ``directory/name`` atomically (see the module doc) and return its path. ``meta`` must hold
     ``stage``, ``stage_index``, ``step``, ``final``, ``pipeline`` and ``signature``; an existing checkpoint of
     the same name is replaced as a whole."""
+    weights = {f"model.{k}": v for k, v in model.state_dict().items()}
+    if ema is not None:
+        weights |= {f"ema.{k}": v for k, v in ema.state_dict().items()}
+    bad = non_finite_names(weights)
+    if bad:  # refused before anything is written: the previous checkpoint stays the newest
+        shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+        raise CheckpointError(
+            f"Refusing to write checkpoint {directory / name}: non-finite weights in {shown}. The earlier "
+            "checkpoints are untouched; a non-finite weight means a step slipped past the non-finite guard "
+            "(a custom loss or optimizer?), so resume from the last good one with a lower lr."
+        )
     directory.mkdir(parents=True, exist_ok=True)
     temporary = directory / f".tmp-{name}-{os.getpid()}"
     if temporary.exists():

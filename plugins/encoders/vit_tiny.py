@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from pydantic import Field, PositiveInt
+from pydantic import Field, PositiveInt, model_validator
 from timm.models.vision_transformer import VisionTransformer
 
 from lca.component import ComponentConfig
@@ -24,6 +24,12 @@ class ViTTinyConfig(ComponentConfig):
     """Working resolution (H, W), a multiple of ``patch_size``; inputs are resized to it."""
     grad_checkpointing: bool = False
     """Recompute each block's activations in the backward pass instead of storing them."""
+
+    @model_validator(mode="after")
+    def _heads_divide_the_width(self) -> ViTTinyConfig:
+        if self.dim % self.num_heads:
+            raise ValueError(f"dim={self.dim} is not a multiple of num_heads={self.num_heads}")
+        return self
 
 
 class ViTTiny(TimmViTEncoder):
