@@ -327,6 +327,34 @@ def test_training_on_a_damaged_store_is_refused_with_its_place(
     assert not (run / "checkpoints" / "pretrain" / "final").exists()
 
 
+def test_with_on_error_skip_a_damaged_group_is_skipped_and_counted_everywhere(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two training clips, one with its masks deleted: with ``on_error: skip`` each of its samples is
+    replaced by the next index's and counted, in metrics.json, the progress bar and TensorBoard."""
+    import json
+
+    from data_stores import make_store
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    stores = make_stores(tmp_path)
+    wild = tmp_path / "wild-two.zarr"
+    make_store(str(wild), "wild-video", identities=("id-a", "id-b"), splits=("train", "train"), frames=5)
+    _damage_array(wild, "masks")
+    run = tmp_path / "run"
+    extra = [f"data.wild.path={wild}", "data.wild.on_error=skip", "data.wild.samples_per_group=2"]
+    argv = [*_tiny_train(stores), *extra, "schedule.pretrain.steps=4", "--stage", "pretrain", "--run-dir"]
+    assert main([*argv, str(run)]) == 0
+    skipped = json.loads((run / "metrics.json").read_text())["stages"]["pretrain"]["skipped_samples"]
+    assert skipped > 0  # half of an epoch's indices are the damaged clip's (a skip may hit it again)
+    assert f"skipped_samples={skipped}" in capsys.readouterr().err  # the progress bar's last state
+    named = [r.getMessage() for r in caplog.records if "g000" in r.getMessage()]
+    assert len(named) == skipped and all("masks" in m for m in named)  # each skip logged by its place
+    events = EventAccumulator(str(next((run / "tensorboard").rglob("events.out.tfevents.*")).parent))
+    events.Reload()
+    assert events.Scalars("pretrain/skipped_samples")[-1].value == skipped
+
+
 def test_a_wrong_store_for_a_later_stage_is_refused_before_any_training(
     made: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
