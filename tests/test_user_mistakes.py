@@ -228,6 +228,11 @@ PATH_CASES = [
         ["--frame 99 is out of range", "has 4 frames"],
     ),
     ("lpips check --weights {adir}", ["{adir} is a directory, not a file", "lca lpips convert"]),
+    (
+        "config validate lca-dinov2 encoder.weights={adir}",
+        ["dinov2-vit: weights file '{adir}' is a directory, not a file", "never downloads"],
+    ),
+    ("config validate lca-dinov2 encoder.weights={folder}/none.pth", ["none.pth' does not exist"]),
     ("data list {folder}/none.zarr", ["store {folder}/none.zarr: no Zarr store here"]),
     ("data list {afile}", ["store {afile}: no Zarr store here"]),
     ("data import {folder}/nosource {folder}/new.zarr", ["{folder}/nosource", "no transforms.json"]),
