@@ -19,20 +19,21 @@ from lca.errors import UnresolvedStoreError
 from lca.registry import default_registry
 from lca.train.stage import build_dataset
 
-Synthetic = tuple[dict[str, Path], list[int]]
+Synthetic = tuple[dict[str, Path], list[list[str]]]
 
 
 @pytest.fixture
 def synthetic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Synthetic:
-    """``ensure_synthetic_data`` answering with two small stores; the list records its calls."""
+    """``ensure_synthetic_data`` answering with two small stores; the list records the layouts each call
+    asked for."""
     stores = {layout: tmp_path / f"{layout}.zarr" for layout in ("wild-video", "studio")}
     for layout, path in stores.items():
         make_store(str(path), layout, frames=3, cameras=2)
-    calls: list[int] = []
+    calls: list[list[str]] = []
 
-    def ensure(*args: object, **kwargs: object) -> dict[str, Path]:
-        calls.append(1)
-        return stores
+    def ensure(*args: object, layouts: tuple[str, ...] = ("wild-video", "studio"), **kwargs: object):
+        calls.append(list(layouts))
+        return {layout: stores[layout] for layout in layouts}
 
     monkeypatch.setattr(lca.data.synth, "ensure_synthetic_data", ensure)
     return stores, calls
@@ -53,6 +54,14 @@ def test_resolve_data_paths_resolves_synthetic_slots_only(synthetic: Synthetic) 
     assert resolved.data["wild"].config.path == "/data/wild.zarr"
     assert config.data["studio"].config.path == "synthetic://studio"  # the run keeps the portable URL
     assert resolved.slots == config.slots and resolved.schedule == config.schedule
+
+
+def test_a_stage_generates_only_the_synthetic_store_it_reads(synthetic: Synthetic) -> None:
+    stores, calls = synthetic
+    config = resolve_pipeline("lca-tiny")
+    assert resolve_data_paths(config, only=["studio"]).data["wild"].config.path == "synthetic://wild-video"
+    dataset = build_dataset(config, config.stage("posttrain"), default_registry())
+    assert dataset.config.path == str(stores["studio"]) and calls and all(c == ["studio"] for c in calls)
 
 
 def test_entry_points_accept_synthetic_urls(synthetic: Synthetic, capsys: pytest.CaptureFixture[str]) -> None:

@@ -283,3 +283,21 @@ def test_writing_over_an_existing_store_needs_overwrite(tmp_path) -> None:
     with pytest.raises(StoreError, match="already holds data; pass overwrite=True"):
         StoreWriter(url, "studio")
     StoreWriter(url, "studio", overwrite=True).close()
+
+
+def test_a_failure_while_writing_leaves_no_store(tmp_path: Path) -> None:
+    """An error inside the writer's block (here after one frame of a clip of two) removes the store:
+    nothing half-written stays where a reader would take it for a whole one."""
+    from data_stores import random_params
+
+    from lca.data.writer import StoreWriter
+
+    url, rng = tmp_path / "s.zarr", np.random.default_rng(0)
+    with pytest.raises(RuntimeError, match="camera unplugged"), StoreWriter(str(url), "wild-video") as writer:
+        clip = writer.add_clip("g000", identity="a", split="train", num_frames=2, height=8, width=8)
+        clip.append(image=np.zeros((8, 8, 3), np.uint8), mask=np.zeros((8, 8), np.uint8),
+                    smplx={**random_params(rng), "betas": np.zeros(10)}, face_box=np.zeros(4),
+                    viewmat=np.eye(4), K=np.eye(3))  # fmt: skip
+        assert url.is_dir()
+        raise RuntimeError("camera unplugged")
+    assert not url.exists()

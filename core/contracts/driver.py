@@ -57,7 +57,8 @@ class Driver(nn.Module, ABC):
         if name not in signals:
             raise SignalError(
                 f"{type(self).__name__} needs the driving signal '{name}', but the sample has only "
-                f"{sorted(signals)}"
+                f"{sorted(signals)}: train on data that has it, or remove the driver (for example "
+                "'drivers.gaze=null' for a store without gaze)"
             )
         x = signals[name]
         ok = x.dim() == 2 + len(trailing) and all(

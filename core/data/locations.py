@@ -12,6 +12,7 @@ and animation): :class:`~lca.data.reader.StoreReader` and the datasets take conc
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Collection
 from typing import TYPE_CHECKING
 
 from lca.errors import LcaError
@@ -32,26 +33,26 @@ def resolve_store_url(url: str) -> str:
     url = str(url)
     if not is_synthetic(url):
         return url
-    from lca.data.synth import ensure_synthetic_data
+    from lca.data.synth import LAYOUT_DEFAULTS, ensure_synthetic_data
 
     layout = url[len(SYNTHETIC_SCHEME) :]
-    stores = ensure_synthetic_data()
-    if layout not in stores:
+    if layout not in LAYOUT_DEFAULTS:
         raise LcaError(
             f"Unknown synthetic store {url!r}: "
-            f"choose one of {', '.join(SYNTHETIC_SCHEME + k for k in stores)}."
+            f"choose one of {', '.join(SYNTHETIC_SCHEME + k for k in LAYOUT_DEFAULTS)}."
         )
-    return str(stores[layout])
+    return str(ensure_synthetic_data(layouts=[layout])[layout])  # only the store asked for is generated
 
 
-def resolve_data_paths(config: PipelineConfig) -> PipelineConfig:
+def resolve_data_paths(config: PipelineConfig, only: Collection[str] | None = None) -> PipelineConfig:
     """A copy of ``config`` whose data slots' ``synthetic://`` paths are concrete (the stores generated if
-    missing); other slots and paths are kept as they are. ``config`` itself is unchanged, so a run still
-    records the portable ``synthetic://`` URL."""
+    missing); other slots and paths are kept as they are. ``only`` names the slots to resolve (default:
+    all), so a stage never waits for a store it does not read. ``config`` itself is unchanged, so a run
+    still records the portable ``synthetic://`` URL."""
     data = {}
     for name, slot in config.data.items():
         path = getattr(slot.config, "path", None)
-        if isinstance(path, str) and is_synthetic(path):
+        if isinstance(path, str) and is_synthetic(path) and (only is None or name in only):
             slot = dataclasses.replace(
                 slot, config=slot.config.model_copy(update={"path": resolve_store_url(path)})
             )

@@ -207,7 +207,8 @@ def _need(params: Mapping[str, ArrayLike], key: str, group: str, t: int) -> Arra
 
 
 class StoreWriter:
-    """Creates a store of one layout and codec, then its groups; consolidates metadata on close."""
+    """Creates a store of one layout and codec, then its groups; consolidates metadata on close. Used as a
+    context manager, a failure inside removes the store again (:meth:`discard`)."""
 
     def __init__(
         self,
@@ -227,6 +228,7 @@ class StoreWriter:
         self._zarr_format = ZARR_FORMAT[codec]
         self._image_compressor = _image_compressor(codec, quality)
         options = dict(storage_options) if storage_options else None
+        self._storage_options = dict(options or {})
         register_image_codecs()  # consolidation re-reads the lossy arrays' metadata
         try:
             self.root = zarr.open_group(
@@ -402,3 +404,14 @@ class StoreWriter:
     def __exit__(self, exc_type: object, *_: object) -> None:
         if exc_type is None:
             self.close()
+        else:
+            self.discard()
+
+    def discard(self) -> None:
+        """Remove the store this writer created (after a failure): a half-written store must never be left
+        where a reader could take it for a whole one."""
+        import fsspec
+
+        fs, path = fsspec.core.url_to_fs(str(self.url), **self._storage_options)
+        if fs.exists(path):
+            fs.rm(path, recursive=True)

@@ -62,7 +62,7 @@ def build_dataset(config: PipelineConfig, stage: StageConfig, registry: Registry
     """The stage's dataset: its ``data`` member (with its own view counts) on the train split with the run
     seed (fields every :class:`~lca.contracts.dataset.DatasetConfig` has, so nothing is probed). A
     ``synthetic://`` path is resolved here (datasets take concrete locations), generating the stores once."""
-    slot = resolve_data_paths(config).data[stage.data]
+    slot = resolve_data_paths(config, only=[stage.data]).data[stage.data]
     updates = {"split": "train", "seed": config.run.seed}
     try:
         return registry.build("dataset", slot.type, {**slot.config.model_dump(), **updates})

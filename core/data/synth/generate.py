@@ -13,6 +13,7 @@ import functools
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -212,8 +213,13 @@ def synthetic_cache_dir(cache_dir: Path | str | None = None) -> Path:
     return (Path(cache_dir).expanduser() if cache_dir else default_cache_dir()) / "synthetic"
 
 
-def ensure_synthetic_data(cache_dir: Path | str | None = None, *, progress: bool = True) -> dict[str, Path]:
-    """Paths of the default ``wild-video`` and ``studio`` stores, generating any that is missing.
+def ensure_synthetic_data(
+    cache_dir: Path | str | None = None,
+    *,
+    progress: bool = True,
+    layouts: Sequence[str] = ("wild-video", "studio"),
+) -> dict[str, Path]:
+    """Paths of the default stores of ``layouts`` (both by default), generating any that is missing.
 
     A store is rendered into a temporary folder next to its final place and renamed when complete, so
     an interrupted run leaves no half store under the final name (and concurrent runs keep one copy).
@@ -222,7 +228,7 @@ def ensure_synthetic_data(cache_dir: Path | str | None = None, *, progress: bool
     folder.mkdir(parents=True, exist_ok=True)
     template_cache = str(folder.parent)
     paths: dict[str, Path] = {}
-    for layout in ("wild-video", "studio"):
+    for layout in layouts:
         final = folder / f"{layout}-v{GENERATOR_VERSION}.zarr"
         if not final.is_dir():
             scratch = Path(tempfile.mkdtemp(prefix=f".{layout}-", dir=folder))
