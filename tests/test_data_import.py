@@ -246,3 +246,15 @@ def test_a_plugin_package_adds_an_importer_used_by_lca_data_import(
     assert StoreReader(store).attrs("walk")["fps"] == 5
     assert main([*again, "--transforms", "t.json"]) == 2  # a field npz-clip does not have
     assert "transforms" in capsys.readouterr().err
+
+
+def test_import_help_names_every_built_in_format() -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "lca", "data", "import", "--help"], capture_output=True, text=True, check=True
+    )
+    registry = build_registry()
+    builtin = [n for n in registry.names("importer") if registry.get("importer", n).origin == "builtin"]
+    assert len(builtin) >= 2 and all(name in result.stdout for name in builtin), (builtin, result.stdout)
