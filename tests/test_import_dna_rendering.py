@@ -9,15 +9,13 @@ and no store left behind."""
 from __future__ import annotations
 
 import importlib.util
-import io
 import shutil
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
-import torch
-from PIL import Image
+from importer_truth import jpeg, silhouette_iou, synthetic_truth
 
 from lca.cli import main
 from lca.data.check import check_store
@@ -26,13 +24,6 @@ from lca.registry import default_registry
 
 FRAMES, CAMERAS, SIZE = 2, 3, 48
 HAND_MEAN_SEED = 7
-
-
-def _jpeg(array: np.ndarray) -> np.ndarray:
-    """An image as the .smc files hold it: the encoded bytes as a uint8 array."""
-    buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, format="JPEG", quality=98)
-    return np.frombuffer(buffer.getvalue(), np.uint8)
 
 
 def _hand_means() -> tuple[np.ndarray, np.ndarray]:
@@ -54,7 +45,7 @@ def _write_dna(root: Path, truth: StoreReader, group: str, *, camera_ids=("0", "
         for c, camera in enumerate(camera_ids):
             color = rig.create_group(f"{camera}/color")
             for t in range(meta.num_frames):
-                color.create_dataset(str(t), data=_jpeg(truth.read_frame(group, t, c)))
+                color.create_dataset(str(t), data=jpeg(truth.read_frame(group, t, c)))
     with h5py.File(root / "annotations" / "0001_01_annots.smc", "w") as smc:
         for c, camera in enumerate(camera_ids):
             calib = smc.create_group(f"Camera_Parameter/{int(camera):02d}")
@@ -65,7 +56,7 @@ def _write_dna(root: Path, truth: StoreReader, group: str, *, camera_ids=("0", "
             masks = smc.create_group(f"Mask/{camera}/mask")
             for t in range(meta.num_frames):
                 mask = truth.read_mask(group, t, c)
-                masks.create_dataset(str(t), data=_jpeg(np.repeat(mask[..., None], 3, axis=-1)))
+                masks.create_dataset(str(t), data=jpeg(np.repeat(mask[..., None], 3, axis=-1)))
         p = meta.smplx
         fullpose = np.concatenate(
             [
@@ -86,15 +77,8 @@ def _write_dna(root: Path, truth: StoreReader, group: str, *, camera_ids=("0", "
 def dna(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """A synthetic studio person (the truth), its DNA-Rendering files and a stand-in SMPL-X model file
     holding only the mean hands (the real one is licensed; only these two arrays are read)."""
-    from lca.data.synth import synthesize
-
     folder = tmp_path_factory.mktemp("dna")
-    truth_url = synthesize(
-        "studio", folder / "truth.zarr", identities=1, frames=FRAMES, cameras=CAMERAS, resolution=SIZE,
-        progress=False,
-    )  # fmt: skip
-    truth = StoreReader(str(truth_url))
-    group = truth.group_names()[0]
+    truth, group = synthetic_truth(folder, FRAMES, CAMERAS, SIZE)
     main_path = _write_dna(folder / "dna", truth, group)
     model = folder / "SMPLX_NEUTRAL.npz"
     left, right = _hand_means()
@@ -163,43 +147,14 @@ def test_the_store_checks_reads_and_trains_one_step(imported: dict, tmp_path: Pa
     assert (run / "checkpoints" / "posttrain" / "final").is_dir()
 
 
-def _silhouette_iou(reader: StoreReader, group: str, viewmats: np.ndarray) -> float:
-    """Mean IoU between the imported masks and the template posed by the imported SMPL-X parameters,
-    drawn as small Gaussians at its anchors through ``viewmats`` with the imported intrinsics."""
-    from lca.contracts.template import TemplateParams
-    from lca.data.synth import SynthConfig
-    from lca.data.synth.generate import build_toolkit
-    from lca.gaussians import Gaussians
-
-    template, _, rasterizer = build_toolkit(SynthConfig(layout="studio"))
-    meta = reader.meta(group)
-    ious = []
-    for t in range(meta.num_frames):
-        params = TemplateParams(**{k: torch.from_numpy(v).float()[None] for k, v in meta.params(t).items()})
-        anchors = template.shaped_anchors(params.betas, params.expression)
-        points = template.pose_points(anchors, template.anchor_weights, template.joint_transforms(params))[0]
-        n = points.shape[0]
-        blobs = Gaussians(
-            points, torch.tensor([1.0, 0, 0, 0]).expand(n, 4), torch.full((n, 3), 0.03), torch.ones(n),
-            torch.ones(n, 3),
-        )  # fmt: skip
-        for c in range(meta.num_cameras):
-            view = torch.from_numpy(viewmats[c]).float()[None]
-            K = torch.from_numpy(meta.Ks[c]).float()[None]
-            drawn = rasterizer(blobs, view, K, meta.width, meta.height).alpha[0, 0] > 0.5
-            mask = torch.from_numpy(reader.read_mask(group, t, c)) > 127
-            ious.append(float((drawn & mask).sum() / (drawn | mask).sum().clamp(min=1)))
-    return float(np.mean(ious))
-
-
 def test_the_posed_template_lands_on_the_imported_masks(imported: dict) -> None:
     """With the imported cameras the body falls on the masks (IoU above 0.7, measured 0.81: the synthetic
     clothes stand off the template's anchors); reading RT as world-to-camera, the mistake this importer
     must not make, puts it elsewhere (IoU below 0.4, measured 0.19): the check can fail."""
     reader, name = imported["reader"], imported["name"]
     viewmats = reader.meta(name).viewmats
-    assert _silhouette_iou(reader, name, viewmats) > 0.7
-    assert _silhouette_iou(reader, name, np.linalg.inv(viewmats)) < 0.4
+    assert silhouette_iou(reader, name, viewmats) > 0.7
+    assert silhouette_iou(reader, name, np.linalg.inv(viewmats)) < 0.4
 
 
 # ------------------------------------------------------------------------------------------ bad input

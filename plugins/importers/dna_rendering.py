@@ -33,6 +33,8 @@ from pydantic import Field
 
 from lca.contracts.importer import Importer, ImporterConfig
 from lca.data.writer import StoreWriter
+from lca_plugins.importers.smplx_files import MAX_TRANSLATION_M
+from lca_plugins.importers.undistort import distorted, opencv, undistort
 
 RIGS = {"5mp": "Camera_5mp", "12mp": "Camera_12mp"}
 FULLPOSE = {  # SMPL-X joint order of ``fullpose [N, 55, 3]``
@@ -44,8 +46,6 @@ FULLPOSE = {  # SMPL-X joint order of ``fullpose [N, 55, 3]``
     "left_hand_pose": (25, 40),
     "right_hand_pose": (40, 55),
 }
-MAX_TRANSLATION_M = 100.0
-"""A studio performance stays within a few metres of the origin; beyond this the units are wrong."""
 
 
 class DnaRenderingConfig(ImporterConfig):
@@ -99,8 +99,8 @@ class DnaRenderingImporter(Importer):
             frames = _common_frames(main[rig], annots, cameras, len(params["transl"]), main_path, annots_path)
             frames = frames[:: cfg.frame_step][: cfg.max_frames]
             calib = [_calibration(annots, c, annots_path) for c in cameras]
-            if any(np.any(np.abs(D) > 1e-9) for _, D, _ in calib):
-                _opencv(main_path, next(D for _, D, _ in calib if np.any(np.abs(D) > 1e-9)))
+            if any(distorted(D) for _, D, _ in calib):  # refused before a byte is written
+                opencv(main_path, next(D for _, D, _ in calib if distorted(D)))
             first = _decode(main[rig][cameras[0]]["color"][str(frames[0])])
             height, width = first.shape[:2]
             scale = 1.0 if cfg.image_size is None else cfg.image_size / max(height, width)
@@ -127,7 +127,7 @@ class DnaRenderingImporter(Importer):
                     for camera, (K, D, _) in zip(cameras, calib, strict=True):
                         image = _decode(main[rig][camera]["color"][str(frame)])
                         mask = _decode(annots["Mask"][camera]["mask"][str(frame)]).max(axis=-1)
-                        image, mask = _undistort(image, K, D, main_path), _undistort(mask, K, D, main_path)
+                        image, mask = undistort(image, K, D, main_path), undistort(mask, K, D, main_path)
                         images.append(_resize(image, size))
                         masks.append(_resize(mask, size))
                     capture.append(
@@ -250,24 +250,6 @@ def _decode(dataset: Any) -> np.ndarray:
         raise ValueError(
             f"{dataset.file.filename}: {dataset.name} is not a decodable image ({error})"
         ) from error
-
-
-def _opencv(where: Path, D: np.ndarray) -> Any:
-    """OpenCV, which undistorts the frames of cameras with lens distortion; a named error without it."""
-    try:
-        import cv2
-    except ImportError as error:
-        raise ValueError(
-            f"{where}: the cameras have lens distortion (D = {D.tolist()}); undistorting needs OpenCV: "
-            "pip install opencv-python-headless"
-        ) from error
-    return cv2
-
-
-def _undistort(image: np.ndarray, K: np.ndarray, D: np.ndarray, where: Path) -> np.ndarray:
-    if not np.any(np.abs(D) > 1e-9):
-        return image
-    return _opencv(where, D).undistort(image, K, D)
 
 
 def _resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -33,11 +33,10 @@ from PIL import Image
 from pydantic import Field
 
 from lca.contracts.importer import Importer, ImporterConfig
-from lca.data.schema import SMPLX_POSE_DIMS
 from lca.data.writer import StoreWriter
+from lca_plugins.importers.smplx_files import load_smplx_file
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm")
-REQUIRED_SMPLX = ("betas", "global_orient", "body_pose", "transl")
 OPENGL_TO_OPENCV = np.diag([1.0, -1.0, -1.0, 1.0])
 
 
@@ -103,7 +102,7 @@ def _write_wild(
 ) -> None:
     clip = None
     for index, (frame, (rgb, mask)) in enumerate(zip(frames, images, strict=False)):
-        params = _load_params(params_dir, Path(frame["file_path"]).stem, meta_path, index)
+        params = load_smplx_file(params_dir, Path(frame["file_path"]).stem, meta_path, index)
         if clip is None:
             clip = writer.add_clip(
                 name,
@@ -157,7 +156,7 @@ def _write_studio(
     first = [by_camera[c][steps[0]] for c in cameras]
     height, width = images[first[0]][0].shape[:2]
     cams = [_camera(meta, frames[i], width, height, meta_path, i) for i in first]
-    params0 = _load_params(params_dir, steps[0], meta_path, first[0])
+    params0 = load_smplx_file(params_dir, steps[0], meta_path, first[0])
     capture = writer.add_capture(
         name,
         identity=identity,
@@ -176,7 +175,7 @@ def _write_studio(
     )
     for step in steps:
         indices = [by_camera[c][step] for c in cameras]
-        params = _load_params(params_dir, step, meta_path, indices[0])
+        params = load_smplx_file(params_dir, step, meta_path, indices[0])
         boxes = params.get("face_box", np.zeros(4))
         capture.append(
             image=np.stack([images[i][0] for i in indices]),
@@ -243,30 +242,3 @@ def _video_frames(path: Path) -> Iterator[tuple[np.ndarray, np.ndarray]]:
 
     for rgb in iio.imiter(path, plugin="FFMPEG"):
         yield np.ascontiguousarray(rgb[..., :3]), np.full(rgb.shape[:2], 255, np.uint8)
-
-
-def _load_params(folder: Path, stem: str, where: Path, index: int) -> dict[str, np.ndarray]:
-    npz, js = folder / f"{stem}.npz", folder / f"{stem}.json"
-    if npz.is_file():
-        with np.load(npz) as data:
-            raw = {k: np.asarray(data[k]) for k in data.files}
-    elif js.is_file():
-        raw = {k: np.asarray(v) for k, v in json.loads(js.read_text()).items()}
-    else:
-        raise FileNotFoundError(f"frame {index} of {where}: no SMPL-X file {npz} or {js}")
-    missing = [k for k in REQUIRED_SMPLX if k not in raw]
-    if missing:
-        raise ValueError(f"SMPL-X file for frame {index} ({folder / stem}.*) lacks {missing}")
-    params = {
-        k: raw[k].astype(np.float32).reshape(-1)
-        for k in (*REQUIRED_SMPLX, "expression", *SMPLX_POSE_DIMS)
-        if k in raw
-    }
-    for key, width in SMPLX_POSE_DIMS.items():
-        params.setdefault(key, np.zeros(width, np.float32))
-    params.setdefault("expression", np.zeros(10, np.float32))
-    if "face_box" in raw:
-        params["face_box"] = raw["face_box"].astype(np.float32).reshape(4)
-    if "gaze" in raw:
-        params["gaze"] = raw["gaze"].astype(np.float32).reshape(2, 3)
-    return params
