@@ -31,9 +31,10 @@ import numpy as np
 from PIL import Image
 from pydantic import Field
 
-from lca.contracts.importer import Importer, ImporterConfig
+from lca.contracts.importer import Importer
 from lca.data.writer import StoreWriter
 from lca_plugins.importers.smplx_files import MAX_TRANSLATION_M
+from lca_plugins.importers.studio_config import StudioImportConfig
 from lca_plugins.importers.undistort import distorted, opencv, undistort
 
 RIGS = {"5mp": "Camera_5mp", "12mp": "Camera_12mp"}
@@ -48,19 +49,13 @@ FULLPOSE = {  # SMPL-X joint order of ``fullpose [N, 55, 3]``
 }
 
 
-class DnaRenderingConfig(ImporterConfig):
-    layout: Literal["studio"] = "studio"
-    """DNA-Rendering is a calibrated multi-view capture: studio only."""
+class DnaRenderingConfig(StudioImportConfig):
     annotations: str | None = None
     """The ``<id>_annots.smc`` file (default: ``../annotations/<id>_annots.smc`` beside ``main/``)."""
     rig: Literal["5mp", "12mp"] = "5mp"
     """Which camera rig: the 48 cameras of 2448x2048 or the 12 of 4096x3000."""
     cameras: list[str] | None = None
     """Camera ids to import (default: every camera of the rig)."""
-    frame_step: int = Field(1, ge=1)
-    """Import every n-th frame."""
-    max_frames: int | None = Field(None, ge=1)
-    """Import at most this many frames (after ``frame_step``)."""
     image_size: int | None = Field(None, ge=8)
     """Resize so that the longer image side has this many pixels (intrinsics scaled with it)."""
     smplx_model: str | None = None
@@ -97,7 +92,7 @@ class DnaRenderingImporter(Importer):
             cameras = cfg.cameras or sorted(main[rig], key=int)
             params = _smplx(annots, annots_path, hands)
             frames = _common_frames(main[rig], annots, cameras, len(params["transl"]), main_path, annots_path)
-            frames = frames[:: cfg.frame_step][: cfg.max_frames]
+            frames = cfg.select(frames)
             calib = [_calibration(annots, c, annots_path) for c in cameras]
             if any(distorted(D) for _, D, _ in calib):  # refused before a byte is written
                 opencv(main_path, next(D for _, D, _ in calib if distorted(D)))

@@ -20,34 +20,29 @@ masks and SMPL-X files all exist, in the order of ``ims``. Distorted cameras nee
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import numpy as np
 from PIL import Image
 from pydantic import Field
 
-from lca.contracts.importer import Importer, ImporterConfig
+from lca.contracts.importer import Importer
 from lca.data.writer import StoreWriter
 from lca_plugins.importers.safe_npy import load_pickled_npy
 from lca_plugins.importers.smplx_files import load_smplx_file
+from lca_plugins.importers.studio_config import StudioImportConfig
 from lca_plugins.importers.undistort import distorted, opencv, undistort
 
 MM_PER_M = 1000.0
 
 
-class ZjuMocapConfig(ImporterConfig):
-    layout: Literal["studio"] = "studio"
-    """ZJU-MoCap is a calibrated multi-view capture: studio only."""
+class ZjuMocapConfig(StudioImportConfig):
     smplx_dir: str | None = None
     """Folder of per-frame SMPL-X files in the toolkit's format (default: SOURCE/smplx)."""
     mask_dir: str = "mask_cihp"
     """Mask folder under SOURCE, mirroring the image paths (``mask`` in some releases)."""
     cameras: list[int] | None = None
     """Camera indices (positions in ``annots.npy``) to import (default: all)."""
-    frame_step: int = Field(1, ge=1)
-    """Import every n-th frame of ``ims``."""
-    max_frames: int | None = Field(None, ge=1)
-    """Import at most this many frames (after ``frame_step``)."""
     fps: float = Field(50.0, gt=0)
     """Frame rate stored with the capture (the release's cameras ran at 50 fps)."""
 
@@ -80,7 +75,7 @@ class ZjuMocapImporter(Importer):
         smplx_dir = Path(cfg.smplx_dir) if cfg.smplx_dir else root / "smplx"
         if not smplx_dir.is_dir():
             raise FileNotFoundError(_no_smplx_message(root, smplx_dir))
-        paths = [[root / frame[c] for c in cameras] for frame in frames][:: cfg.frame_step][: cfg.max_frames]
+        paths = cfg.select([[root / frame[c] for c in cameras] for frame in frames])
         viewmats, Ks, Ds = [], [], []
         for c in cameras:
             R = np.asarray(cams["R"][c], np.float64).reshape(3, 3)
