@@ -1,6 +1,8 @@
 """What the importer tests share: a synthetic studio person whose cameras and parameters are known (the
 truth a fixture in a dataset's layout is written from), images encoded as datasets store them, and the
-round-trip check that the template posed by imported parameters lands on the imported masks."""
+round-trip check that the template posed by imported parameters lands on the imported masks; one tiny
+training step on an imported store; and a pickle payload that would run a command, for the tests that
+pickled metadata is refused, not run."""
 
 from __future__ import annotations
 
@@ -60,3 +62,29 @@ def silhouette_iou(reader: StoreReader, group: str, viewmats: np.ndarray) -> flo
             mask = torch.from_numpy(reader.read_mask(group, t, c)) > 127
             ious.append(float((drawn & mask).sum() / (drawn | mask).sum().clamp(min=1)))
     return float(np.mean(ious))
+
+
+class RunsCode:
+    """Pickles to a call of ``touch MARKER``: a file that names code, which no importer may run."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple:
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+def trains_one_step(store: Path, run: Path) -> bool:
+    """Whether ``lca train`` runs one tiny post-training step on the studio ``store`` and writes its final
+    checkpoint (no gaze driver: the public studio formats carry no gaze)."""
+    from avatar_helpers import TINY_OVERRIDES
+
+    from lca.cli import main
+
+    tiny = [o for o in TINY_OVERRIDES if not o.startswith("drivers.gaze.")]
+    data = [f"data.studio.path={store}", "data.studio.samples_per_group=2", "drivers.gaze=null"]
+    steps = ["schedule.posttrain.steps=1", "schedule.posttrain.init_from=null", "--stage", "posttrain"]
+    code = main(["train", "lca-tiny", *tiny, *data, *steps, "--run-dir", str(run)])
+    return code == 0 and (run / "checkpoints" / "posttrain" / "final").is_dir()

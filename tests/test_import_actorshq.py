@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from importer_truth import jpeg, silhouette_iou, synthetic_truth
+from importer_truth import jpeg, silhouette_iou, synthetic_truth, trains_one_step
 from PIL import Image
 from scipy.spatial.transform import Rotation
 
@@ -74,8 +74,6 @@ def hq(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 
 def test_cameras_and_parameters_are_the_truth_and_the_store_trains(hq: dict, tmp_path: Path) -> None:
-    from avatar_helpers import TINY_OVERRIDES
-
     truth, reader = hq["truth"].meta(hq["group"]), StoreReader(str(hq["store"]))
     meta = reader.meta("Actor01-Sequence1")
     assert meta.identity == "Actor01" and meta.attrs["camera_ids"] == NAMES
@@ -87,10 +85,7 @@ def test_cameras_and_parameters_are_the_truth_and_the_store_trains(hq: dict, tmp
     assert check_store(str(hq["store"])) == []
     assert silhouette_iou(reader, "Actor01-Sequence1", meta.viewmats) > 0.7
     assert silhouette_iou(reader, "Actor01-Sequence1", np.linalg.inv(meta.viewmats)) < 0.4  # c2w kept: wrong
-    tiny = [o for o in TINY_OVERRIDES if not o.startswith("drivers.gaze.")]
-    data = [f"data.studio.path={hq['store']}", "data.studio.samples_per_group=2", "drivers.gaze=null"]
-    steps = ["schedule.posttrain.steps=1", "schedule.posttrain.init_from=null", "--stage", "posttrain"]
-    assert main(["train", "lca-tiny", *tiny, *data, *steps, "--run-dir", str(tmp_path / "run")]) == 0
+    assert trains_one_step(hq["store"], tmp_path / "run")
 
 
 def _portrait(source: Path) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from importer_truth import jpeg, silhouette_iou, synthetic_truth
+from importer_truth import jpeg, silhouette_iou, synthetic_truth, trains_one_step
 
 from lca.cli import main
 from lca.data.check import check_store
@@ -119,32 +119,7 @@ def test_cameras_parameters_and_pixels_are_the_truth(dna: dict, imported: dict) 
 def test_the_store_checks_reads_and_trains_one_step(imported: dict, tmp_path: Path) -> None:
     assert check_store(str(imported["store"])) == []
     assert main(["data", "check", str(imported["store"])]) == 0
-    from avatar_helpers import TINY_OVERRIDES
-
-    run = tmp_path / "run"
-    data = [f"data.studio.path={imported['store']}", "data.studio.samples_per_group=2"]
-    steps = [
-        "schedule.posttrain.steps=1",
-        "schedule.posttrain.init_from=null",
-        "drivers.gaze=null",
-    ]  # no gaze
-    assert (
-        main(
-            [
-                "train",
-                "lca-tiny",
-                *(o for o in TINY_OVERRIDES if not o.startswith("drivers.gaze.")),
-                *data,
-                *steps,
-                "--stage",
-                "posttrain",
-                "--run-dir",
-                str(run),
-            ]
-        )
-        == 0
-    )
-    assert (run / "checkpoints" / "posttrain" / "final").is_dir()
+    assert trains_one_step(imported["store"], tmp_path / "run")
 
 
 def test_the_posed_template_lands_on_the_imported_masks(imported: dict) -> None:

@@ -7,13 +7,12 @@ run; bad inputs are located errors with no store left."""
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
-from importer_truth import jpeg, silhouette_iou, synthetic_truth
+from importer_truth import RunsCode, jpeg, silhouette_iou, synthetic_truth, trains_one_step
 
 from lca.cli import main
 from lca.data.check import check_store
@@ -79,8 +78,6 @@ def test_cameras_in_metres_and_parameters_are_the_truth(zju: dict) -> None:
 
 
 def test_the_store_checks_trains_and_the_template_lands_on_its_masks(zju: dict, tmp_path: Path) -> None:
-    from avatar_helpers import TINY_OVERRIDES
-
     assert check_store(str(zju["store"])) == []
     reader = StoreReader(str(zju["store"]))
     viewmats = reader.meta("CoreView_377").viewmats
@@ -88,12 +85,7 @@ def test_the_store_checks_trains_and_the_template_lands_on_its_masks(zju: dict, 
     wrong = viewmats.copy()
     wrong[:, :3, 3] *= 1000.0  # the millimetres kept: the body lands nowhere
     assert silhouette_iou(reader, "CoreView_377", wrong) < 0.1
-    run = tmp_path / "run"
-    tiny = [o for o in TINY_OVERRIDES if not o.startswith("drivers.gaze.")]
-    data = [f"data.studio.path={zju['store']}", "data.studio.samples_per_group=2", "drivers.gaze=null"]
-    steps = ["schedule.posttrain.steps=1", "schedule.posttrain.init_from=null", "--stage", "posttrain"]
-    assert main(["train", "lca-tiny", *tiny, *data, *steps, "--run-dir", str(run)]) == 0
-    assert (run / "checkpoints" / "posttrain" / "final").is_dir()
+    assert trains_one_step(zju["store"], tmp_path / "run")
 
 
 def test_pickled_code_in_annots_is_refused_not_run(zju: dict, tmp_path: Path, capsys) -> None:
@@ -101,11 +93,7 @@ def test_pickled_code_in_annots_is_refused_not_run(zju: dict, tmp_path: Path, ca
     shutil.copytree(zju["source"], source)
     marker = tmp_path / "ran"
 
-    class Payload:
-        def __reduce__(self):
-            return (os.system, (f"touch {marker}",))
-
-    np.save(source / "annots.npy", np.array(Payload(), dtype=object), allow_pickle=True)
+    np.save(source / "annots.npy", np.array(RunsCode(marker), dtype=object), allow_pickle=True)
     assert main(["data", "import", "--format", "zju-mocap", str(source), str(tmp_path / "s.zarr")]) == 2
     assert "refused to unpickle (it names posix.system" in " ".join(capsys.readouterr().err.split())
     assert not marker.exists() and not (tmp_path / "s.zarr").exists()

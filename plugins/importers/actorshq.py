@@ -24,14 +24,15 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-from PIL import Image
 from pydantic import Field
 
 from lca.contracts.importer import Importer
 from lca.data.writer import StoreWriter
+from lca_plugins.importers.frame_files import read_frame_file
 from lca_plugins.importers.smplx_files import load_smplx_file
 from lca_plugins.importers.studio_config import StudioImportConfig
 
+CALIBRATION = "calibration.csv"
 COLUMNS = ("name", "w", "h", "rx", "ry", "rz", "tx", "ty", "tz", "fx", "fy", "px", "py")
 
 
@@ -104,11 +105,15 @@ class ActorsHqImporter(Importer):
             )
             for index, frame in enumerate(frames):
                 images = [
-                    _read(root / "rgbs" / n / f"{n}_rgb{frame:06d}.jpg", "RGB", (width, height))
+                    read_frame_file(
+                        root / "rgbs" / n / f"{n}_rgb{frame:06d}.jpg", "RGB", (width, height), CALIBRATION
+                    )
                     for n in names
                 ]
                 masks = [
-                    _read(root / "masks" / n / f"{n}_mask{frame:06d}.png", "L", (width, height))
+                    read_frame_file(
+                        root / "masks" / n / f"{n}_mask{frame:06d}.png", "L", (width, height), CALIBRATION
+                    )
                     for n in names
                 ]
                 params = load_smplx_file(smplx_dir, f"{frame:06d}", root, index)
@@ -163,17 +168,3 @@ def _frames(root: Path, cameras: list[str]) -> list[int]:
     if not common:
         raise ValueError(f"ActorsHQ sequence {root}: the cameras {cameras} share no frame")
     return sorted(common)
-
-
-def _read(path: Path, mode: str, size: tuple[int, int]) -> np.ndarray:
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"{path} does not exist (every chosen camera needs each frame's image and mask)"
-        )
-    with Image.open(path) as image:
-        array = np.asarray(image.convert(mode))
-    if (array.shape[1], array.shape[0]) != size:
-        raise ValueError(
-            f"{path}: {array.shape[1]}x{array.shape[0]} pixels, calibration.csv says {size[0]}x{size[1]}"
-        )
-    return array

@@ -33,7 +33,9 @@ from pydantic import Field
 
 from lca.contracts.importer import Importer
 from lca.data.writer import StoreWriter
+from lca_plugins.importers.frame_files import resize_frame
 from lca_plugins.importers.smplx_files import MAX_TRANSLATION_M
+from lca_plugins.importers.smplx_model_file import load_smplx_model_arrays
 from lca_plugins.importers.studio_config import StudioImportConfig
 from lca_plugins.importers.undistort import distorted, opencv, undistort
 
@@ -123,8 +125,8 @@ class DnaRenderingImporter(Importer):
                         image = _decode(main[rig][camera]["color"][str(frame)])
                         mask = _decode(annots["Mask"][camera]["mask"][str(frame)]).max(axis=-1)
                         image, mask = undistort(image, K, D, main_path), undistort(mask, K, D, main_path)
-                        images.append(_resize(image, size))
-                        masks.append(_resize(mask, size))
+                        images.append(resize_frame(image, size))
+                        masks.append(resize_frame(mask, size))
                     capture.append(
                         image=np.stack(images),
                         mask=np.stack(masks),
@@ -139,22 +141,12 @@ def _default_annotations(main_path: Path) -> Path:
 
 
 def _mean_hands(model: str | None) -> tuple[np.ndarray, np.ndarray]:
-    if model is None:
-        raise ValueError(
-            "DNA-Rendering's hand poses are relative to SMPL-X's mean hand: set smplx_model (CLI: --set "
-            "smplx_model=PATH/SMPLX_NEUTRAL.npz, the licensed model file from smpl-x.is.tue.mpg.de) so its "
-            "mean hand can be added"
-        )
-    path = Path(model)
-    if not path.is_file():
-        raise FileNotFoundError(f"SMPL-X model file {path} (smplx_model) does not exist")
-    with np.load(path, allow_pickle=False) as data:
-        missing = [k for k in ("hands_meanl", "hands_meanr") if k not in data.files]
-        if missing:
-            raise ValueError(f"SMPL-X model file {path} has no {missing}: is it an SMPL-X .npz model?")
-        return data["hands_meanl"].astype(np.float32).reshape(45), data["hands_meanr"].astype(
-            np.float32
-        ).reshape(45)
+    arrays = load_smplx_model_arrays(
+        model, ("hands_meanl", "hands_meanr"), "DNA-Rendering's hand poses are relative to SMPL-X's mean hand"
+    )
+    return arrays["hands_meanl"].astype(np.float32).reshape(45), arrays["hands_meanr"].astype(
+        np.float32
+    ).reshape(45)
 
 
 def _smplx(annots: Any, where: Path, hands: tuple[np.ndarray, np.ndarray]) -> dict[str, np.ndarray]:
@@ -245,9 +237,3 @@ def _decode(dataset: Any) -> np.ndarray:
         raise ValueError(
             f"{dataset.file.filename}: {dataset.name} is not a decodable image ({error})"
         ) from error
-
-
-def _resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    if (image.shape[1], image.shape[0]) == size:
-        return np.ascontiguousarray(image)
-    return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BILINEAR))

@@ -1,8 +1,9 @@
-"""Pickled ``.npy`` files read without running their code. Several public datasets ship their metadata as
-a Python dict saved with ``np.save`` (ZJU-MoCap's ``annots.npy`` and ``params/*.npy``), which
-``np.load(allow_pickle=True)`` would unpickle with the power to run any code the file names. Here the
+"""Pickled files (``.npy``, ``.pkl``) read without running their code. Several public datasets ship their
+metadata as a Python dict saved with ``np.save`` (ZJU-MoCap's ``annots.npy`` and ``params/*.npy``) or a
+plain pickle (MVHumanNet's ``camera_scale.pkl``), which ``np.load(allow_pickle=True)`` or ``pickle.load``
+would unpickle with the power to run any code the file names. Here the
 pickle stream is read by an unpickler that builds only plain containers and numpy arrays, and names
-anything else as an error. numpy offers no such mode, hence this file."""
+anything else as an error. numpy and pickle offer no such mode, hence this file."""
 
 from __future__ import annotations
 
@@ -50,3 +51,12 @@ def load_pickled_npy(path: Path) -> Any:
         except (pickle.UnpicklingError, EOFError, AttributeError, TypeError) as error:
             raise ValueError(f"{path}: refused to unpickle ({error})") from error
     return array.item() if isinstance(array, np.ndarray) and array.shape == () else array
+
+
+def load_pickle_file(path: Path) -> Any:
+    """The object a plain pickle file holds, built from containers and numpy arrays only."""
+    with open(path, "rb") as handle:
+        try:
+            return _ArraysOnly(handle).load()
+        except (pickle.UnpicklingError, EOFError, AttributeError, TypeError, ValueError) as error:
+            raise ValueError(f"{path}: refused to unpickle ({error})") from error
