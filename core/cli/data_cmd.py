@@ -145,9 +145,9 @@ def import_(
     """Import SOURCE into a new STORE with a registered importer (`--format`, default transforms-json).
 
     Built-in formats: transforms-json (a nerfstudio folder or a video, with SMPL-X files), dna-rendering
-    (a DNA-Rendering main .smc beside its annotations), mvhumannet (an outfit folder), zju-mocap and
-    actorshq (a sequence folder of either, with SMPL-X files); plugins add more (--list-formats lists
-    them all).
+    (a DNA-Rendering main .smc beside its annotations), mvhumannet (an outfit folder), huge100k (a
+    param/<subject>.npy or a folder of them), zju-mocap and actorshq (a sequence folder of either, with
+    SMPL-X files); plugins add more (--list-formats lists them all).
 
     --layout ... --overwrite are shorthands for `--set FIELD=VALUE` of the importer's config (a format
     without that field rejects it); `lca registry show importer NAME` lists a format's fields and
