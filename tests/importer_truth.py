@@ -35,9 +35,12 @@ def jpeg(array: np.ndarray) -> np.ndarray:
     return np.frombuffer(buffer.getvalue(), np.uint8)
 
 
-def silhouette_iou(reader: StoreReader, group: str, viewmats: np.ndarray) -> float:
+def silhouette_iou(
+    reader: StoreReader, group: str, viewmats: np.ndarray, Ks: np.ndarray | None = None
+) -> float:
     """Mean IoU between the imported masks and the template posed by the imported SMPL-X parameters,
-    drawn as small Gaussians at its anchors through ``viewmats`` with the imported intrinsics."""
+    drawn as small Gaussians at its anchors through ``viewmats`` with ``Ks`` (default: the imported
+    intrinsics): per camera ``[C,4,4]`` for a studio store, per frame ``[T,4,4]`` for a wild-video one."""
     from lca.contracts.template import TemplateParams
     from lca.data.synth import SynthConfig
     from lca.data.synth.generate import build_toolkit
@@ -45,6 +48,8 @@ def silhouette_iou(reader: StoreReader, group: str, viewmats: np.ndarray) -> flo
 
     template, _, rasterizer = build_toolkit(SynthConfig(layout="studio"))
     meta = reader.meta(group)
+    Ks = meta.Ks if Ks is None else Ks
+    studio = reader.layout == "studio"
     ious = []
     for t in range(meta.num_frames):
         params = TemplateParams(**{k: torch.from_numpy(v).float()[None] for k, v in meta.params(t).items()})
@@ -55,9 +60,9 @@ def silhouette_iou(reader: StoreReader, group: str, viewmats: np.ndarray) -> flo
             points, torch.tensor([1.0, 0, 0, 0]).expand(n, 4), torch.full((n, 3), 0.03), torch.ones(n),
             torch.ones(n, 3),
         )  # fmt: skip
-        for c in range(meta.num_cameras):
-            view = torch.from_numpy(viewmats[c]).float()[None]
-            K = torch.from_numpy(meta.Ks[c]).float()[None]
+        for c in range(meta.num_cameras if studio else 1):
+            i = c if studio else t
+            view, K = torch.from_numpy(viewmats[i]).float()[None], torch.from_numpy(Ks[i]).float()[None]
             drawn = rasterizer(blobs, view, K, meta.width, meta.height).alpha[0, 0] > 0.5
             mask = torch.from_numpy(reader.read_mask(group, t, c)) > 127
             ious.append(float((drawn & mask).sum() / (drawn | mask).sum().clamp(min=1)))

@@ -146,8 +146,9 @@ def import_(
 
     Built-in formats: transforms-json (a nerfstudio folder or a video, with SMPL-X files), dna-rendering
     (a DNA-Rendering main .smc beside its annotations), mvhumannet (an outfit folder), huge100k (a
-    param/<subject>.npy or a folder of them), zju-mocap and actorshq (a sequence folder of either, with
-    SMPL-X files); plugins add more (--list-formats lists them all).
+    param/<subject>.npy or a folder of them), tracked-video (a video or frame folder, with LHM-tracker or
+    SMPLer-X output and masks), zju-mocap and actorshq (a sequence folder of either, with SMPL-X files);
+    plugins add more (--list-formats lists them all).
 
     --layout ... --overwrite are shorthands for `--set FIELD=VALUE` of the importer's config (a format
     without that field rejects it); `lca registry show importer NAME` lists a format's fields and

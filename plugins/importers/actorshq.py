@@ -49,11 +49,7 @@ class ActorsHqImporter(Importer):
     """One ActorsHQ sequence folder (calibration.csv, rgbs/, masks/) + SMPL-X files -> one studio capture."""
 
     Config: ClassVar[type[ActorsHqConfig]] = ActorsHqConfig
-    test_config: ClassVar[dict[str, Any]] = {}
-
-    def __init__(self, config: ActorsHqConfig, **context: Any) -> None:
-        super().__init__(config)
-        self.config: ActorsHqConfig = config
+    config: ActorsHqConfig
 
     def import_into(self, source: str | Path, store: str) -> list[str]:
         cfg = self.config

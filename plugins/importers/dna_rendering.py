@@ -69,11 +69,7 @@ class DnaRenderingImporter(Importer):
     """One DNA-Rendering performance (``main/<id>.smc`` + its annotations) -> one studio capture."""
 
     Config: ClassVar[type[DnaRenderingConfig]] = DnaRenderingConfig
-    test_config: ClassVar[dict[str, Any]] = {}
-
-    def __init__(self, config: DnaRenderingConfig, **context: Any) -> None:
-        super().__init__(config)
-        self.config: DnaRenderingConfig = config
+    config: DnaRenderingConfig
 
     def import_into(self, source: str | Path, store: str) -> list[str]:
         import h5py

@@ -70,11 +70,7 @@ class HuGe100KImporter(Importer):
     """HuGe100K subjects (``param/<subject>.npy`` + ``videos/<subject>.mp4``) -> one studio capture each."""
 
     Config: ClassVar[type[HuGe100KConfig]] = HuGe100KConfig
-    test_config: ClassVar[dict[str, Any]] = {}
-
-    def __init__(self, config: HuGe100KConfig, **context: Any) -> None:
-        super().__init__(config)
-        self.config: HuGe100KConfig = config
+    config: HuGe100KConfig
 
     def import_into(self, source: str | Path, store: str) -> list[str]:
         cfg = self.config

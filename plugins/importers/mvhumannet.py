@@ -75,11 +75,7 @@ class MvHumanNetImporter(Importer):
     """One MVHumanNet outfit folder (cameras, images_lr/, fmask_lr/, smplx/smpl/) -> one studio capture."""
 
     Config: ClassVar[type[MvHumanNetConfig]] = MvHumanNetConfig
-    test_config: ClassVar[dict[str, Any]] = {}
-
-    def __init__(self, config: MvHumanNetConfig, **context: Any) -> None:
-        super().__init__(config)
-        self.config: MvHumanNetConfig = config
+    config: MvHumanNetConfig
 
     def import_into(self, source: str | Path, store: str) -> list[str]:
         cfg = self.config

@@ -1,5 +1,6 @@
-"""The config fields the multi-view dataset importers share (DNA-Rendering, ZJU-MoCap, ActorsHQ): a studio
-layout and which frames of a long capture to keep."""
+"""The config fields importers share: which frames of a long source to keep (every importer of a
+sequence), and the studio layout of the multi-view dataset importers (DNA-Rendering, ZJU-MoCap, ActorsHQ,
+MVHumanNet)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,7 @@ from lca.contracts.importer import ImporterConfig
 T = TypeVar("T")
 
 
-class StudioImportConfig(ImporterConfig):
-    layout: Literal["studio"] = "studio"
-    """A calibrated multi-view capture: studio only."""
+class FrameSelectionConfig(ImporterConfig):
     frame_step: int = Field(1, ge=1)
     """Import every n-th frame."""
     max_frames: int | None = Field(None, ge=1)
@@ -23,3 +22,8 @@ class StudioImportConfig(ImporterConfig):
     def select(self, frames: list[T]) -> list[T]:
         """The frames kept: every ``frame_step``-th, at most ``max_frames``."""
         return frames[:: self.frame_step][: self.max_frames]
+
+
+class StudioImportConfig(FrameSelectionConfig):
+    layout: Literal["studio"] = "studio"
+    """A calibrated multi-view capture: studio only."""

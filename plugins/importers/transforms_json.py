@@ -56,11 +56,7 @@ class TransformsJsonImporter(Importer):
     defaults to the source's name (its stem for a video)."""
 
     Config: ClassVar[type[TransformsJsonConfig]] = TransformsJsonConfig
-    test_config: ClassVar[dict[str, Any]] = {}
-
-    def __init__(self, config: TransformsJsonConfig, **context: Any) -> None:
-        super().__init__(config)
-        self.config: TransformsJsonConfig = config
+    config: TransformsJsonConfig
 
     def import_into(self, source: str | Path, store: str) -> list[str]:
         cfg = self.config

@@ -51,11 +51,7 @@ class ZjuMocapImporter(Importer):
     """One ZJU-MoCap sequence folder (``annots.npy``, images, masks) + SMPL-X files -> one studio capture."""
 
     Config: ClassVar[type[ZjuMocapConfig]] = ZjuMocapConfig
-    test_config: ClassVar[dict[str, Any]] = {}
-
-    def __init__(self, config: ZjuMocapConfig, **context: Any) -> None:
-        super().__init__(config)
-        self.config: ZjuMocapConfig = config
+    config: ZjuMocapConfig
 
     def import_into(self, source: str | Path, store: str) -> list[str]:
         cfg = self.config
