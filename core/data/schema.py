@@ -57,6 +57,9 @@ SMPLX_POSE_DIMS = {
 }
 """Per-frame SMPL-X parameters of fixed width (axis-angle radians, ``transl`` in metres), shape [T, d]."""
 SMPLX_KEYS = ("betas", *SMPLX_POSE_DIMS, "expression")
+MAX_TRANSLATION_M = 100.0
+"""A person stays within a few metres of the cameras: importers refuse a translation beyond this as being
+in the wrong unit (millimetres)."""
 
 ARKIT52_NAMES = (
     "eyeBlinkLeft",

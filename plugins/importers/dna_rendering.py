@@ -32,10 +32,10 @@ from PIL import Image
 from pydantic import Field
 
 from lca.contracts.importer import Importer
+from lca.data.schema import MAX_TRANSLATION_M
+from lca.data.smplx_model_file import load_smplx_model_arrays
 from lca.data.writer import StoreWriter
 from lca_plugins.importers.frame_files import resize_frame
-from lca_plugins.importers.smplx_files import MAX_TRANSLATION_M
-from lca_plugins.importers.smplx_model_file import load_smplx_model_arrays
 from lca_plugins.importers.studio_config import StudioImportConfig
 from lca_plugins.importers.undistort import distorted, opencv, undistort
 

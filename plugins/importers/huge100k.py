@@ -35,10 +35,10 @@ import numpy as np
 from pydantic import Field
 
 from lca.contracts.importer import Importer, ImporterConfig
+from lca.data.smplx_model_file import load_smplx_model_arrays
 from lca.data.writer import StoreWriter
 from lca_plugins.importers.frame_files import read_frame_file, resize_frame
 from lca_plugins.importers.safe_npy import load_pickled_npy
-from lca_plugins.importers.smplx_model_file import load_smplx_model_arrays
 
 SMPL_PARAMS = {  # the 189 values of ``smpl_params``, in order
     "scale": 1, "transl": 3, "global_orient": 3, "body_pose": 63, "betas": 10, "left_hand_pose": 45,

@@ -13,11 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from lca.data.schema import SMPLX_POSE_DIMS
+from lca.data.schema import MAX_TRANSLATION_M, SMPLX_POSE_DIMS
 
 REQUIRED_SMPLX = ("betas", "global_orient", "body_pose", "transl")
-MAX_TRANSLATION_M = 100.0
-"""A person stays within a few metres of the cameras; a translation beyond this is in the wrong unit."""
 
 
 def load_smplx_file(folder: Path, stem: str, where: Path, index: int) -> dict[str, np.ndarray]:

@@ -5,21 +5,12 @@ Layouts read:
 
 - Frames: a video file (decoded with imageio's ffmpeg plugin) or a folder of images (sorted by name;
   RGBA images carry their own mask). A frame's *index* is its position in the video or folder.
-- Tracker output, ``tracker="lhm"``: LHM's video tracker (Multi-HMR + ViTPose + SMPLify,
-  ``engine/pose_estimation/video2motion.py``) writes ``smplx_params/<index + 1:05d>.json`` with ``betas,
-  root_pose, body_pose [21,3], jaw_pose, leye_pose, reye_pose, lhand_pose [15,3], rhand_pose, trans,
-  focal [2], princpt [2], img_size_wh [2], pad_ratio``. Poses are axis-angle with absolute hands (its
-  SMPL-X layer uses ``flat_hand_mean=True``); the body is in the camera's frame; the intrinsics are those
-  of the frame as the tracker saw it: downscaled to its resolution limit and padded on every side by
-  ``pad_ratio`` (``img_size_wh`` is the padded size), so the principal point moves back by the padding
-  offset and ``K`` scales to the frame given here.
-- Tracker output, ``tracker="smplerx"``: SMPLer-X's ``main/inference.py`` writes
-  ``smplx/<frame:05d>_<person>.npz`` (``global_orient, body_pose, left_hand_pose, right_hand_pose,
-  jaw_pose, leye_pose, reye_pose, betas, expression, transl``, the body in the camera's frame) and
-  ``meta/<frame:05d>_<person>.json`` (``focal, princpt`` in pixels of the full frame). Its SMPL-X layer
-  uses ``flat_hand_mean=False``: the hands are relative to the mean hand, which the SMPL-X model file
-  (``smplx_model``) adds. ``<frame>`` is the number in the image's name (SMPLer-X reads
-  ``<frame:06d>.jpg``), or the index for a video.
+- Tracker output, read by :mod:`lca.data.trackers` (which states each format's conventions):
+  ``tracker="lhm"``, LHM's video tracker, writes ``smplx_params/<index + 1:05d>.json`` (its intrinsics are
+  of the padded, downscaled frame it saw, taken back to the frames given here); ``tracker="smplerx"``,
+  SMPLer-X, writes ``smplx/<frame:05d>_<person>.npz`` and ``meta/<frame:05d>_<person>.json``, with hands
+  relative to the mean hand of the SMPL-X model file (``smplx_model``). ``<frame>`` is the number in the
+  image's name (SMPLer-X reads ``<frame:06d>.jpg``), or the index for a video.
 - Masks (``masks``): a folder of PNGs, one per frame in name order (SAM2's per-frame masks, RVM's
   ``png_sequence`` alpha), or a video of the alpha matte (RVM's ``output_type="video"`` alpha); the person
   where > 127. Without ``masks``, RGBA frames give their alpha.
@@ -31,27 +22,21 @@ and translations beyond 100 m are refused.
 
 from __future__ import annotations
 
-import json
 import warnings
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 from PIL import Image
 from pydantic import Field
 
 from lca.contracts.importer import Importer
+from lca.data.smplx_model_file import load_smplx_model_arrays
+from lca.data.trackers import MEAN_HAND_KEYS, TrackedFrame, read_lhm_frame, read_smplerx_frame
 from lca.data.writer import StoreWriter
-from lca_plugins.importers.smplx_files import MAX_TRANSLATION_M
-from lca_plugins.importers.smplx_model_file import load_smplx_model_arrays
 from lca_plugins.importers.studio_config import FrameSelectionConfig
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
-LHM_KEYS = {"betas": "betas", "root_pose": "global_orient", "body_pose": "body_pose", "jaw_pose": "jaw_pose",
-            "leye_pose": "leye_pose", "reye_pose": "reye_pose", "lhand_pose": "left_hand_pose",
-            "rhand_pose": "right_hand_pose", "trans": "transl"}  # fmt: skip
-SMPLERX_KEYS = ("global_orient", "body_pose", "left_hand_pose", "right_hand_pose", "jaw_pose", "leye_pose",
-                "reye_pose", "betas", "expression", "transl")  # fmt: skip
 
 
 class TrackedVideoConfig(FrameSelectionConfig):
@@ -146,7 +131,7 @@ class TrackedVideoImporter(Importer):
         cfg = self.config
         mean = load_smplx_model_arrays(
             cfg.smplx_model,
-            ("hands_meanl", "hands_meanr"),
+            MEAN_HAND_KEYS,
             "SMPLer-X's hand poses are relative to SMPL-X's mean hand",
         )
         folder = self._tracks(source)
@@ -155,30 +140,9 @@ class TrackedVideoImporter(Importer):
                 f"SMPLer-X output {folder}: no smplx/ folder (set tracks= to the output folder)"
             )
 
-        def read(index: int, number: int, width: int, height: int):
-            stem = f"{number:05d}_{cfg.person}"
-            npz, meta = folder / "smplx" / f"{stem}.npz", folder / "meta" / f"{stem}.json"
-            if not npz.is_file():
-                return None
-            if not meta.is_file():
-                raise FileNotFoundError(f"{meta} does not exist: SMPLer-X writes the camera of {npz} there")
-            with np.load(npz) as data:
-                missing = [k for k in SMPLERX_KEYS if k not in data.files]
-                if missing:
-                    raise ValueError(f"{npz}: lacks {missing}; is it SMPLer-X's output?")
-                params = {k: np.asarray(data[k], np.float64).reshape(-1) for k in SMPLERX_KEYS}
-            params["left_hand_pose"] = _hand(params["left_hand_pose"], npz, "left_hand_pose") + mean[
-                "hands_meanl"
-            ].reshape(45)
-            params["right_hand_pose"] = _hand(params["right_hand_pose"], npz, "right_hand_pose") + mean[
-                "hands_meanr"
-            ].reshape(45)
-            camera = _json(meta)
-            try:
-                (fx, fy), (cx, cy) = camera["focal"], camera["princpt"]
-            except (KeyError, TypeError, ValueError) as error:
-                raise ValueError(f"{meta}: expected 'focal' [2] and 'princpt' [2] ({error!r})") from error
-            return _checked(params, npz), np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1]], np.float64)
+        def read(index: int, number: int, width: int, height: int) -> TrackedFrame | None:
+            npz = folder / "smplx" / f"{number:05d}_{cfg.person}.npz"
+            return read_smplerx_frame(npz, mean) if npz.is_file() else None
 
         return read
 
@@ -190,66 +154,11 @@ def _lhm_reader(folder: Path):
             "<output>/<video>/smplx_params/; set tracks= to it)"
         )
 
-    def read(index: int, number: int, width: int, height: int):
+    def read(index: int, number: int, width: int, height: int) -> TrackedFrame | None:
         path = folder / f"{index + 1:05d}.json"
-        if not path.is_file():
-            return None
-        data = _json(path)
-        missing = [k for k in (*LHM_KEYS, "focal", "princpt", "img_size_wh") if k not in data]
-        if missing:
-            raise ValueError(f"{path}: lacks {missing}; is it LHM's tracker output?")
-        params = {ours: np.asarray(data[theirs], np.float64).reshape(-1) for theirs, ours in LHM_KEYS.items()}
-        for key in ("left_hand_pose", "right_hand_pose"):
-            params[key] = _hand(params[key], path, key)
-        params["expression"] = np.asarray(data.get("expression", np.zeros(10)), np.float64).reshape(-1)
-        return _checked(params, path), _lhm_intrinsics(data, path, width, height)
+        return read_lhm_frame(path, width, height) if path.is_file() else None
 
     return read
-
-
-def _lhm_intrinsics(data: dict[str, Any], where: Path, width: int, height: int) -> np.ndarray:
-    """LHM's ``K`` of the padded, downscaled frame -> ``K`` of the ``width x height`` frame given here."""
-    (fx, fy), (cx, cy) = data["focal"], data["princpt"]
-    padded_w, padded_h = data["img_size_wh"]
-    ratio = float(data.get("pad_ratio", 0.0))
-    seen_w, seen_h = round(padded_w / (1 + ratio)), round(padded_h / (1 + ratio))  # before the padding
-    if abs(seen_w / seen_h - width / height) > 0.02 * width / height:
-        raise ValueError(
-            f"{where}: the tracker saw {seen_w}x{seen_h} frames (img_size_wh {padded_w}x{padded_h} with "
-            f"pad_ratio {ratio}), not of the {width}x{height} frames' shape: is it the output of this video?"
-        )
-    cx, cy = cx - (padded_w - seen_w) // 2, cy - (padded_h - seen_h) // 2
-    sx, sy = width / seen_w, height / seen_h
-    return np.array([[fx * sx, 0, cx * sx], [0, fy * sy, cy * sy], [0, 0, 1]], np.float64)
-
-
-def _hand(values: np.ndarray, where: Path, key: str) -> np.ndarray:
-    if values.size != 45:
-        raise ValueError(
-            f"{where}: {key} has {values.size} values, expected 45 (15 joints x 3, full axis-angle); PCA "
-            "hand components must be turned into full poses first"
-        )
-    return values
-
-
-def _checked(params: dict[str, np.ndarray], where: Path) -> dict[str, np.ndarray]:
-    far = float(np.abs(params["transl"]).max())
-    if far > MAX_TRANSLATION_M:
-        raise ValueError(
-            f"{where}: the translation reaches {far:.0f}, beyond {MAX_TRANSLATION_M:.0f} m: is it in "
-            "millimetres?"
-        )
-    return {k: v.astype(np.float32) for k, v in params.items()}
-
-
-def _json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"{path}: not JSON ({error})") from error
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a JSON object, found {type(data).__name__}")
-    return data
 
 
 def _frames(source: Path) -> tuple[np.ndarray, list[int], float]:
