@@ -1,16 +1,18 @@
 """Making an avatar: a trained checkpoint + reference images + shape -> :class:`AvatarFile`.
 
 References come from image files (any number; a face close-up is simply one more image) with the betas of
-a parameters ``.npz``, or from a store group. The store rule is deterministic (so evaluation knows what is
-held out): ``studio`` uses frame ``T`` seen by :func:`reference_cameras` (K cameras spread evenly over the
-rig), ``wild-video`` uses frame ``T`` and K-1 other frames spread evenly over the clip; both add the face
-close-up of the reference with the largest face box, as the datasets do. K is the pipeline's
-``num_references`` of the data slot of that layout.
+a parameters ``.npz``, or with a body tracker's output per image (its camera and pose, for tokenizers that
+read the references where the anchors project), or from a store group. The store rule is deterministic
+(so evaluation knows what is held out): ``studio`` uses frame ``T`` seen by :func:`reference_cameras` (K
+cameras spread evenly over the rig), ``wild-video`` uses frame ``T`` and K-1 other frames spread evenly
+over the clip; both add the face close-up of the reference with the largest face box, as the datasets
+do. K is the pipeline's ``num_references`` of the data slot of that layout.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -106,31 +108,116 @@ def load_images(paths: Sequence[str | Path], size: int, background: float | None
     channel, if any, is its mask: the person is composited onto that grey level, as the model saw its
     reference views in training (give RGBA cut-outs, e.g. from a person segmenter). Without an alpha
     channel the image is used as it is."""
-    import imageio.v3 as iio
-
     from lca.data.crop import crop_resize, full_square
     from lca.data.store_dataset import over_background
 
     out = []
     for path in paths:
-        reason = not_a_file(path)
-        if reason:
-            raise LcaError(f"Reference image {path} {reason}.")
-        try:
-            array = np.asarray(iio.imread(path))
-        except Exception as error:  # imageio raises many types for unreadable files
-            raise LcaError(f"Cannot read reference image {path}: {error}") from error
-        if array.ndim == 2:
-            array = np.repeat(array[..., None], 3, axis=-1)
-        if array.ndim != 3 or array.shape[-1] < 3:
-            raise LcaError(f"Reference image {path} has shape {array.shape}; expected H x W x 3 (RGB).")
-        scale = 65535.0 if array.dtype == np.uint16 else 255.0
-        image = torch.from_numpy(array[..., :3].astype(np.float32) / scale).permute(2, 0, 1)
-        if background is not None and array.shape[-1] == 4:
-            alpha = torch.from_numpy(array[..., 3].astype(np.float32) / scale)
-            image = over_background(image, alpha, background)
-        out.append(crop_resize(image, full_square(*image.shape[1:]), size))
+        image, alpha = _read_image(path)
+        box = full_square(*image.shape[1:])
+        image = crop_resize(image, box, size)
+        if background is not None and alpha is not None:  # after resizing, as the datasets segment
+            image = over_background(image, crop_resize(alpha[None], box, size), background)
+        out.append(image)
     return torch.stack(out)
+
+
+def load_tracked_references(
+    paths: Sequence[str | Path],
+    smplx: Sequence[str | Path],
+    *,
+    size: int,
+    background: float | None,
+    masks: Sequence[str | Path] | None = None,
+    smplx_model: str | Path | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, ReferencePoses]:
+    """Photos with a body tracker's output for each (:mod:`lca.data.trackers`: LHM's ``.json`` or
+    SMPLer-X's ``.npz``, whose ``meta/`` JSON is found beside its ``smplx/`` folder) -> the reference
+    images ``[V, 3, size, size]``, the person's betas (the views' mean) and where each view was taken
+    from, the tracker's camera (identity world-to-camera, ``K`` taken through the same square crop as the
+    image). A view's mask is its ``masks`` file (the person where white) or its alpha channel; the person
+    is composited onto ``background`` through it, as in training."""
+    from lca.contracts.template import TemplateParams
+    from lca.data.crop import crop_intrinsics, crop_resize, full_square
+    from lca.data.smplx_model_file import load_smplx_model_arrays
+    from lca.data.store_dataset import over_background
+    from lca.data.trackers import MEAN_HAND_KEYS, read_lhm_frame, read_smplerx_frame
+
+    if len(smplx) != len(paths) or (masks and len(masks) != len(paths)):
+        counts = f"{len(paths)} --images, {len(smplx)} --smplx" + (f", {len(masks)} --masks" if masks else "")
+        raise LcaError(f"Give one --smplx file (and one --masks file, if any) per --images: got {counts}.")
+    mean_hands = None
+    images, view_masks, Ks, frames = [], [], [], []
+    for index, (path, fit) in enumerate(zip(paths, smplx, strict=True)):
+        image, alpha = _read_image(path)
+        if masks:
+            alpha = _read_mask(masks[index], image.shape[1:])
+        if alpha is None:
+            raise LcaError(
+                f"Reference image {path} has no alpha channel and no --masks file: the model reads segmented "
+                "references; give an RGBA cut-out or a mask (white = person), e.g. from SAM2 or RVM."
+            )
+        fit = Path(fit)
+        try:
+            if fit.suffix == ".npz":
+                if mean_hands is None:
+                    mean_hands = load_smplx_model_arrays(
+                        None if smplx_model is None else str(smplx_model), MEAN_HAND_KEYS,
+                        "SMPLer-X's hand poses are relative to SMPL-X's mean hand (CLI: --smplx-model)",
+                    )  # fmt: skip
+                params, K = read_smplerx_frame(fit, mean_hands)
+            elif fit.suffix == ".json":
+                params, K = read_lhm_frame(fit, image.shape[2], image.shape[1])
+            else:
+                raise ValueError(f"{fit}: expected LHM's tracker .json or SMPLer-X's .npz")
+        except (FileNotFoundError, ValueError) as error:
+            raise LcaError(str(error)) from error
+        box = full_square(*image.shape[1:])
+        image, mask = crop_resize(image, box, size), crop_resize(alpha[None], box, size)
+        images.append(image if background is None else over_background(image, mask, background))
+        view_masks.append(mask)
+        Ks.append(crop_intrinsics(torch.from_numpy(K).float(), box, size))
+        frames.append(params)
+    stacked = {k: torch.from_numpy(np.stack([f[k] for f in frames])) for k in frames[0]}
+    poses = ReferencePoses(
+        viewmats=torch.eye(4).expand(len(paths), 4, 4).clone(),
+        Ks=torch.stack(Ks),
+        params=TemplateParams(**{f.name: stacked[f.name] for f in fields(TemplateParams)}),
+        masks=torch.stack(view_masks),
+    )
+    return torch.stack(images), stacked["betas"].mean(dim=0), poses
+
+
+def _read_image(path: str | Path) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """An image file -> RGB ``[3, H, W]`` in [0, 1] and its alpha ``[H, W]`` (None without one)."""
+    import imageio.v3 as iio
+
+    reason = not_a_file(path)
+    if reason:
+        raise LcaError(f"Reference image {path} {reason}.")
+    try:
+        array = np.asarray(iio.imread(path))
+    except Exception as error:  # imageio raises many types for unreadable files
+        raise LcaError(f"Cannot read reference image {path}: {error}") from error
+    if array.ndim == 2:
+        array = np.repeat(array[..., None], 3, axis=-1)
+    if array.ndim != 3 or array.shape[-1] < 3:
+        raise LcaError(f"Reference image {path} has shape {array.shape}; expected H x W x 3 (RGB).")
+    scale = 65535.0 if array.dtype == np.uint16 else 255.0
+    image = torch.from_numpy(array[..., :3].astype(np.float32) / scale).permute(2, 0, 1)
+    alpha = torch.from_numpy(array[..., 3].astype(np.float32) / scale) if array.shape[-1] == 4 else None
+    return image, alpha
+
+
+def _read_mask(path: str | Path, shape: tuple[int, ...]) -> torch.Tensor:
+    """A mask image (white = person) as ``[H, W]`` in [0, 1], refused unless it is ``shape``."""
+    image, _ = _read_image(path)
+    mask = image.mean(dim=0)
+    if tuple(mask.shape) != tuple(shape):
+        raise LcaError(
+            f"Mask {path} is {mask.shape[1]}x{mask.shape[0]} pixels, its image {shape[1]}x{shape[0]}."
+        )
+    return mask
 
 
 def load_betas(path: str | Path, num_betas: int) -> torch.Tensor:

@@ -28,6 +28,21 @@ def create(
         None, "--images", help="Reference images (repeatable); an RGBA cut-out's alpha is its mask."
     ),
     params: Path = typer.Option(None, "--params", help="With --images: .npz holding the person's 'betas'."),
+    smplx: list[Path] = typer.Option(
+        None,
+        "--smplx",
+        help="With --images, one per image: LHM-tracker .json or SMPLer-X .npz (pose, camera).",
+    ),
+    masks: list[Path] = typer.Option(
+        None,
+        "--masks",
+        help="With --smplx, one per image: mask (white = person), instead of an alpha channel.",
+    ),
+    smplx_model: Path = typer.Option(
+        None,
+        "--smplx-model",
+        help="SMPL-X model file (.npz) whose mean hand SMPLer-X's hands are relative to.",
+    ),
     ema: bool = typer.Option(False, "--ema", help="Use the checkpoint's EMA weights."),
     device: str = typer.Option("cpu", "--device", help="torch device, e.g. cuda."),
 ) -> None:
@@ -39,18 +54,25 @@ def create(
         load_betas,
         load_images,
         load_model,
+        load_tracked_references,
         store_references,
     )
     from lca.model.avatar import reference_poses
 
     if (store is None) == (not images):
         raise LcaError(
-            "Give either --store STORE --group G [--frame T] or --images IMG... --params PARAMS.npz."
+            "Give either --store STORE --group G [--frame T] or --images IMG... with --params PARAMS.npz "
+            "or --smplx FILE per image."
         )
     if store is not None and group is None:
         raise LcaError("--store needs --group: the store group (clip or capture) of the person.")
-    if images and params is None:
-        raise LcaError("--images needs --params PARAMS.npz holding the person's 'betas'.")
+    if images and (params is None) == (not smplx):
+        raise LcaError(
+            "--images needs either --params PARAMS.npz holding the person's 'betas', or one --smplx tracker "
+            "file per image (LHM's .json or SMPLer-X's .npz), which carries betas, pose and camera."
+        )
+    if masks and not smplx:
+        raise LcaError("--masks goes with --smplx (without it, give RGBA cut-outs: their alpha is the mask).")
     model, found = load_model(checkpoint, ema=ema, device=device)
     if store is not None:
         views, source = store_references(model.config, store, group, frame)
@@ -58,6 +80,16 @@ def create(
             model, views.images, views.params["betas"][0], view_mask=views.valid,
             poses=reference_poses(views), source_checkpoint=str(found.path), source=source,
         )  # fmt: skip
+    elif smplx:
+        data = data_slot(model.config, "").config
+        pixels, betas, poses = load_tracked_references(
+            images, smplx, size=data.image_size, background=data.reference_background, masks=masks,
+            smplx_model=smplx_model,
+        )  # fmt: skip
+        source = f"images {[str(p) for p in images]} smplx {[str(p) for p in smplx]}"
+        file = create_avatar_file(
+            model, pixels, betas, poses=poses, source_checkpoint=str(found.path), source=source
+        )
     else:
         data = data_slot(model.config, "").config
         pixels = load_images(images, data.image_size, data.reference_background)

@@ -71,8 +71,9 @@ class PixelAlignedTokenizer(FourierTokenizer):
         if inputs.poses is None:
             raise LcaError(
                 "the 'pixel-aligned' tokenizer reads the reference views at the anchors' projections, so it "
-                "needs each reference's camera and template parameters; create the avatar from a store "
-                "(`lca avatar create --store ...`), or use a pipeline with `tokenizer=fourier`."
+                "needs each reference's camera and template parameters; give a body tracker's output per "
+                "image (`lca avatar create --images ... --smplx ...`), create the avatar from a store "
+                "(`--store ...`), or use a pipeline with `tokenizer=fourier`."
             )
         b, v = inputs.view_mask.shape
         height, width = inputs.images.shape[-2:]
