@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,12 +38,13 @@ from lca.avatars.create import reference_cameras, reference_frames, store_datase
 from lca.avatars.views import FixedViewsDataset
 from lca.contracts.sample import Batch, collate
 from lca.contracts.template import TemplateParams
-from lca.data.crop import full_square
+from lca.data.crop import padded_square
 from lca.data.reader import GroupMeta
 from lca.data.store_dataset import ViewChoice, largest_face
 from lca.errors import LcaError
+from lca.eval_protocol import PROTOCOLS, Protocol, ViewSelection
 from lca.intervals import by_person, people_interval
-from lca.metrics import image_metrics
+from lca.metrics import image_metrics, psnr
 from lca.model.avatar import driving_signals, reference_poses
 from lca.train.seen import check_held_out
 
@@ -55,7 +56,8 @@ CATEGORIES = ("identity", "views", "expressions")
 METRICS = ("psnr", "ssim", "lpips")
 
 Predictor = Callable[[Batch], Tensor]
-"""``batch`` (one group: its references and a chunk of targets) -> predicted images ``[M, 3, H, W]``."""
+"""``batch`` (one group: its references and a chunk of targets) -> predicted images ``[M, 3, H, W]`` over
+black, or ``[M, 4, H, W]`` with the opacity last (needed by protocols with another background)."""
 
 
 @dataclass
@@ -81,21 +83,31 @@ def expression_frames(meta: GroupMeta, reference: list[int], share: float = EXPR
     return sorted(others[i] for i in order)
 
 
-def plan_group(dataset: FixedViewsDataset, group: str) -> GroupPlan:
-    """The evaluation views of ``group`` (see the module doc)."""
+def plan_group(dataset: FixedViewsDataset, group: str, selection: ViewSelection | None = None) -> GroupPlan:
+    """The evaluation views of ``group`` (see the module doc), or those ``selection`` names."""
     meta = dataset.meta(group)
+    selection = selection or ViewSelection()
     k = dataset.config.num_references
+    frame = selection.reference_frame
+    target_frames = selection.frames(meta)
     if meta.layout == "studio":
-        cameras = reference_cameras(meta.num_cameras, k)
-        references = [(0, c) for c in cameras]
+        if selection.reference_cameras is not None:
+            cameras = selection.cameras(meta, selection.reference_cameras, "--reference-cameras")
+        else:
+            cameras = reference_cameras(meta.num_cameras, k)
+        references = [(frame, c) for c in cameras]
     else:
         cameras = [0]
-        references = [(t, 0) for t in reference_frames(meta.num_frames, 0, k)]
+        references = [(t, 0) for t in reference_frames(meta.num_frames, frame, k)]
+    if selection.target_cameras is not None:
+        target_cameras = selection.cameras(meta, selection.target_cameras, "--target-cameras")
+    else:
+        target_cameras = list(range(meta.num_cameras))
     reference_set = set(references)
     expressive = set(expression_frames(meta, sorted({t for t, _ in references})))
     targets, categories = [], []
-    for t in range(meta.num_frames):
-        for c in range(meta.num_cameras):
+    for t in target_frames:
+        for c in target_cameras:
             if (t, c) in reference_set:
                 continue
             labels = ["identity"]
@@ -105,13 +117,16 @@ def plan_group(dataset: FixedViewsDataset, group: str) -> GroupPlan:
                 labels.append("expressions")
             targets.append((t, c))
             categories.append(labels)
+    if not targets:
+        raise LcaError(f"Group '{group}': the chosen target cameras and frames are all reference views.")
     faces = [dataset.face_camera(meta, t) if meta.layout == "studio" else (t, c) for t, c in targets]
     return GroupPlan(group, references, targets, categories, faces)
 
 
-def face_boxes(meta: GroupMeta, pairs: list[tuple[int, int]], size: int) -> Tensor:
-    """``[M, 4]`` face boxes of ``pairs`` in the ``size x size`` resized full frame (empty when no face)."""
-    square = full_square(meta.height, meta.width)
+def face_boxes(meta: GroupMeta, pairs: list[tuple[int, int]], size: int, margin: float = 0.0) -> Tensor:
+    """``[M, 4]`` face boxes of ``pairs`` in the ``size x size`` resized target frame (the full frame's
+    square widened by ``margin``; empty when no face)."""
+    square = padded_square(meta.height, meta.width, margin)
     scale = size / float(square[2] - square[0])
     offset = np.array([square[0], square[1], square[0], square[1]])
     boxes = np.stack([(np.asarray(meta.box(t, c), np.float64) - offset) * scale for t, c in pairs])
@@ -122,10 +137,12 @@ def face_boxes(meta: GroupMeta, pairs: list[tuple[int, int]], size: int) -> Tens
 
 class ModelPredictor:
     """The default :data:`Predictor`: the model's avatar of the group (created once, cached) driven to the
-    targets, rendered over black."""
+    targets, rendered over black; with ``alpha``, its opacity as a fourth channel (for protocols that
+    composite over another background)."""
 
-    def __init__(self, model: Any) -> None:
+    def __init__(self, model: Any, *, alpha: bool = False) -> None:
         self.model = model
+        self.alpha = alpha
         self._group: str | None = None
         self._avatar: Any = None
 
@@ -144,7 +161,10 @@ class ModelPredictor:
         signals = driving_signals(targets.params, batch.driving)
         height, width = targets.images.shape[-2:]
         out = self.model.drive(self._avatar, params, signals, targets.viewmats, targets.Ks, width, height)
-        return out.driven.color[0].clamp(0, 1).cpu()
+        color = out.driven.color[0].clamp(0, 1)
+        if self.alpha:
+            color = torch.cat([color, out.driven.alpha[0].clamp(0, 1)], dim=1)
+        return color.cpu()
 
 
 def lpips_or_note(net: str = "alex") -> tuple[Any | None, str]:
@@ -181,6 +201,8 @@ def evaluate_store(
     progress: Callable[[int], None] | None = None,
     seen_records: Mapping[str, Mapping[str, Any]] | None = None,
     allow_seen: bool = False,
+    protocol: Protocol = PROTOCOLS["lca"],
+    selection: ViewSelection | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``predictor`` on the groups of ``split`` of ``store``; returns what ``metrics.json`` holds.
     ``store`` may be ``synthetic://LAYOUT`` (resolved by :func:`store_dataset`; the result keeps the URL).
@@ -188,8 +210,14 @@ def evaluate_store(
     ``seen_records`` is the training run's record of whom it saw (:func:`lca.train.seen.load_records`):
     evaluating any of those people raises :class:`~lca.errors.SeenInTrainingError` before anything is
     computed, unless ``allow_seen``; then the result lists them under ``seen_in_training`` and marks
-    their images. Means come with a 95% interval from a bootstrap over people (:mod:`lca.intervals`)."""
+    their images. Means come with a 95% interval from a bootstrap over people (:mod:`lca.intervals`).
+    ``protocol`` (:mod:`lca.eval_protocol`) says how images become numbers; ``selection`` which views of
+    each group are references and targets."""
     dataset = store_dataset(config, store)
+    size = protocol.resolution or dataset.config.image_size
+    target_dataset = dataset
+    if size != dataset.config.image_size or protocol.margin:
+        target_dataset = store_dataset(config, store, image_size=size, target_margin=protocol.margin)
     names = groups if groups is not None else dataset.reader.group_names(split)
     if not names:
         raise LcaError(f"{store} has no group in split '{split}' (groups: {dataset.groups[:12]}).")
@@ -197,10 +225,9 @@ def evaluate_store(
     seen = check_held_out(
         seen_records, identities.values(), where=f"{store} split '{split}'", allow_seen=allow_seen
     )
-    size = dataset.config.image_size
     records: list[dict[str, Any]] = []
     for name in names:
-        plan = plan_group(dataset, name)
+        plan = plan_group(dataset, name, selection)
         meta = dataset.meta(name)
         for start in range(0, len(plan.targets), chunk):
             window = slice(start, start + chunk)
@@ -208,16 +235,18 @@ def evaluate_store(
             choice = ViewChoice(
                 plan.references, targets, largest_face(meta, plan.references), plan.faces[window]
             )
-            dataset.plan = [(name, choice)]
-            batch = collate([dataset[0]])
-            target = (batch.targets.images[0] * batch.targets.masks[0]).clamp(0, 1)
-            pred = predictor(batch)
+            batch = _batch(dataset, target_dataset, name, choice)
+            mask = batch.targets.masks[0]
+            target = _over(batch.targets.images[0] * mask, mask, protocol.background)
+            pred = _prediction(predictor(batch), protocol.background)
             whole = image_metrics(pred, target, lpips_model=lpips_model)
+            if protocol.psnr_region == "person":
+                whole["psnr"] = psnr(pred, target, mask=(mask > 0.5).float())
             face = image_metrics(
                 pred,
                 target,
                 lpips_model=lpips_model,
-                boxes=face_boxes(meta, targets, size),
+                boxes=face_boxes(meta, targets, size, protocol.margin),
                 crop_size=FACE_CROP,
             )
             for i, (t, c) in enumerate(targets):
@@ -258,11 +287,40 @@ def evaluate_store(
         "identities": identities,
         "seen_in_training": seen,
         "image_size": size,
+        "protocol": protocol.describe(),
+        "selection": None if selection is None else asdict(selection),
         "face_crop": FACE_CROP,
         "lpips": {"computed": lpips_model is not None, "note": lpips_note},
         "categories": summary,
         "images": records,
     }
+
+
+def _batch(dataset: FixedViewsDataset, targets: FixedViewsDataset, group: str, choice: ViewChoice) -> Batch:
+    """One group's references from ``dataset`` (the pipeline's size) with the targets of ``choice`` from
+    ``targets`` (the protocol's frame and size; the same dataset under the default protocol)."""
+    dataset.plan = [(group, choice)]
+    sample = dataset[0]
+    if targets is not dataset:
+        targets.plan = [(group, choice)]
+        sample = replace(sample, targets=targets[0].targets)
+    return collate([sample])
+
+
+def _over(images: Tensor, masks: Tensor, background: float) -> Tensor:
+    """Images premultiplied by ``masks`` (over black) composited over the grey level ``background``."""
+    return (images + (1.0 - masks) * background).clamp(0, 1)
+
+
+def _prediction(pred: Tensor, background: float) -> Tensor:
+    """A predictor's images over ``background``: RGB over black as they are, RGBA composited."""
+    if pred.shape[1] == 4:
+        return _over(pred[:, :3], pred[:, 3:], background)
+    if background:
+        raise LcaError(
+            "This protocol composites over a non-black background: the predictor must return opacity."
+        )
+    return pred
 
 
 def markdown_table(result: dict[str, Any]) -> str:
@@ -278,10 +336,16 @@ def markdown_table(result: dict[str, Any]) -> str:
 
     seen = result.get("seen_in_training") or {}
     people = len(set(result.get("identities", {}).values())) or len(result["groups"])
+    protocol = result.get("protocol", PROTOCOLS["lca"].describe())
+    region = "the target mask's pixels" if protocol["psnr_region"] == "person" else "the whole image"
     lines = [
         f"Evaluation of `{result.get('checkpoint', '')}` on `{result['store']}` split `{result['split']}` "
         f"({len(result['groups'])} groups, {people} people, {result['image_size']} px). Means over images "
         "with 95% intervals from a bootstrap over people.",
+        "",
+        f"Protocol `{protocol['name']}`: over {'white' if protocol['background'] else 'black'}, the frame "
+        f"padded by {protocol['margin']:.0%}, PSNR over {region}, SSIM and LPIPS-{protocol['lpips_net']} "
+        "over the whole image." + "".join(f" Deviation: {d}." for d in protocol.get("deviations", ())),
         "",
     ]
     if seen:

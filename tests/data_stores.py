@@ -32,6 +32,7 @@ def make_store(
     frames: int = 4,
     cameras: int = 3,
     seed: int = 0,
+    camera_ids: list[str] | None = None,
 ) -> dict[str, dict[str, np.ndarray]]:
     """Write one group per identity with random content; return what was written, per group."""
     rng = np.random.default_rng(seed)
@@ -57,6 +58,7 @@ def make_store(
                     betas=rng.normal(size=10),
                     with_gaze=True,
                     with_blendshapes=True,
+                    camera_ids=camera_ids,
                 )
             else:
                 group = store.add_clip(

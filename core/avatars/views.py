@@ -12,22 +12,31 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
+from pydantic import Field
 
 from lca.contracts.dataset import Dataset, DatasetConfig
 from lca.contracts.sample import Driving, Sample, Views
+from lca.data.crop import padded_square
 from lca.data.reader import GroupMeta, StoreReader
 from lca.data.store_dataset import StoreDataset, ViewChoice, _concat, largest_face
 from lca.errors import Problem, SchemaError
 
 
+class FixedViewsConfig(DatasetConfig):
+    target_margin: float = Field(0.0, ge=0.0, le=4.0)
+    """Widen the targets' square frame by this share of its side (0.2: LHM's evaluation padding, 10% on
+    each side); the margin is outside the image, so it is empty (mask 0)."""
+
+
 class FixedViewsDataset(StoreDataset):
     """A store's samples from an explicit ``plan`` (list of ``(group, ViewChoice)``), any split."""
 
-    Config: ClassVar[type[DatasetConfig]] = DatasetConfig
+    Config: ClassVar[type[DatasetConfig]] = FixedViewsConfig
+    config: FixedViewsConfig
 
     def __init__(
         self,
-        config: DatasetConfig,
+        config: FixedViewsConfig,
         *,
         reader: StoreReader | None = None,
         plan: list[tuple[str, ViewChoice]] | None = None,
@@ -58,7 +67,8 @@ class FixedViewsDataset(StoreDataset):
         return self._references(meta, pairs, largest_face(meta, pairs))
 
     def targets(self, meta: GroupMeta, pairs: list[tuple[int, int]]) -> Views:
-        return self._views(meta, pairs, full=True)
+        """Target views of ``pairs``: the whole frame's square, widened by ``target_margin``."""
+        return self._views(meta, pairs, padded_square(meta.height, meta.width, self.config.target_margin))
 
     def driving(self, meta: GroupMeta, faces: list[tuple[int, int]], frames: list[int]) -> Driving:
         """Face crops of ``faces`` (one per target) and the store's blendshapes/gaze of ``frames``."""
@@ -77,7 +87,7 @@ class FixedViewsDataset(StoreDataset):
     def make_sample(self, index: int, rng: Any) -> Sample:
         group, choice = self.plan[index]
         meta = self.meta(group)
-        references = self._views(meta, choice.references, full=True)
+        references = self._views(meta, choice.references)
         if self.config.face_reference:
             references = _concat(references, self._face_view(meta, choice.face_reference))
         frames = [t for t, _ in choice.targets]

@@ -34,6 +34,13 @@ def full_square(height: int, width: int) -> np.ndarray:
     return np.array([x0, y0, x0 + side, y0 + side])
 
 
+def padded_square(height: int, width: int, margin: float) -> np.ndarray:
+    """:func:`full_square` widened by ``margin`` of its side about its centre (half of it on each side)."""
+    x0, y0, x1, y1 = full_square(height, width)
+    pad = margin * (x1 - x0) / 2
+    return np.array([x0 - pad, y0 - pad, x1 + pad, y1 + pad])
+
+
 def crop_intrinsics(K: torch.Tensor, box: np.ndarray, size: int) -> torch.Tensor:
     """Intrinsics ``[3,3]`` of the square crop ``box`` resized to ``size x size`` (see module docstring)."""
     scale = size / float(box[2] - box[0])

@@ -82,7 +82,7 @@ class StoreDataset(Dataset):
         meta = self.reader.meta(group)
         choice = self.choose(meta, rng)
         references = self._references(meta, choice.references, choice.face_reference)
-        targets = self._views(meta, choice.targets, full=True)
+        targets = self._views(meta, choice.targets)
         faces = [self._face_crop(meta, t, c, self.config.face_crop_size) for t, c in choice.target_faces]
         frames = [t for t, _ in choice.targets]
         driving = Driving(
@@ -98,7 +98,7 @@ class StoreDataset(Dataset):
     ) -> Views:
         """Reference views of ``pairs``, plus (if configured) the face close-up of ``face``, segmented onto
         ``reference_background``."""
-        views = self._views(meta, pairs, full=True)
+        views = self._views(meta, pairs)
         if self.config.face_reference:
             views = _concat(views, self._face_view(meta, face))
         return segmented(views, self.config.reference_background)
@@ -110,9 +110,11 @@ class StoreDataset(Dataset):
         stacked = np.concatenate([image, mask[..., None]], axis=-1)
         return torch.from_numpy(stacked).permute(2, 0, 1).float() / 255.0
 
-    def _views(self, meta: GroupMeta, pairs: list[tuple[int, int]], full: bool) -> Views:
+    def _views(self, meta: GroupMeta, pairs: list[tuple[int, int]], box: np.ndarray | None = None) -> Views:
+        """The views ``pairs`` cropped to ``box`` (default: the square holding the whole frame) at the
+        configured size, with the intrinsics of that crop."""
         size = self.config.image_size
-        box = full_square(meta.height, meta.width)
+        box = full_square(meta.height, meta.width) if box is None else box
         crops, Ks, viewmats = [], [], []
         for t, c in pairs:
             crops.append(crop_resize(self._read(meta, t, c), box, size))
