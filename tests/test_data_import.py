@@ -258,3 +258,47 @@ def test_import_help_names_every_built_in_format() -> None:
     registry = build_registry()
     builtin = [n for n in registry.names("importer") if registry.get("importer", n).origin == "builtin"]
     assert len(builtin) >= 2 and all(name in result.stdout for name in builtin), (builtin, result.stdout)
+
+
+def _video_clip(root: Path, frames: int, video_frames: int) -> list[np.ndarray]:
+    """A transforms.json of ``frames`` frames beside a video of ``video_frames`` (48x32, no alpha)."""
+    import imageio.v3 as iio
+
+    rng = np.random.default_rng(1)
+    (root / "smplx").mkdir(parents=True)
+    pictures = [np.repeat(np.repeat(rng.integers(0, 256, (4, 6, 3), dtype=np.uint8), 8, 0), 8, 1)
+                for _ in range(video_frames)]  # fmt: skip
+    iio.imwrite(root / "walk.mp4", np.stack(pictures), plugin="FFMPEG", fps=10, quality=10)
+    entries = []
+    for t in range(frames):
+        position = np.array([np.sin(t), 0.2, 2.5])
+        entries.append({"file_path": f"{t:04d}.png", "transform_matrix": _c2w_opengl(position).tolist()})
+        params = {"betas": np.zeros(10).tolist(), "global_orient": [0, 0, 0], "body_pose": [0.0] * 63,
+                  "transl": [0, 0, 0]}  # fmt: skip
+        (root / "smplx" / f"{t:04d}.json").write_text(json.dumps(params))
+    meta = {"fl_x": 40.0, "fl_y": 40.0, "cx": 24.0, "cy": 16.0, "w": 48, "h": 32, "frames": entries}
+    (root / "transforms.json").write_text(json.dumps(meta))
+    return pictures
+
+
+def test_import_a_video_with_its_transforms(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The video path: frames of the video in order are the frames of transforms.json; no alpha, so the
+    whole frame is the person; a video of another length is an error naming both counts."""
+    pictures = _video_clip(tmp_path / "clip", 3, 3)
+    store = str(tmp_path / "v.zarr")
+    assert main(["data", "import", str(tmp_path / "clip" / "walk.mp4"), store, "--split", "train"]) == 0
+    reader = StoreReader(store)
+    meta = reader.meta("walk")
+    assert (meta.num_frames, meta.width, meta.height) == (3, 48, 32) and check_store(store) == []
+    for t, picture in enumerate(pictures):  # 8x8 blocks survive the video coding nearly unchanged
+        assert np.abs(reader.read_frame("walk", t).astype(float) - picture).mean() < 6.0
+        assert reader.read_mask("walk", t).min() == 255
+        expected = np.linalg.inv(_c2w_opengl(np.array([np.sin(t), 0.2, 2.5])) @ np.diag([1.0, -1, -1, 1]))
+        np.testing.assert_allclose(meta.viewmats[t], expected, atol=1e-5)
+    for video_frames in (2, 4):
+        folder = tmp_path / f"clip{video_frames}"
+        _video_clip(folder, 3, video_frames)
+        out = tmp_path / f"v{video_frames}.zarr"
+        assert main(["data", "import", str(folder / "walk.mp4"), str(out)]) == 2
+        err = " ".join(capsys.readouterr().err.split())
+        assert f"has {video_frames} frames, its transforms.json 3" in err and not out.exists(), err

@@ -97,7 +97,11 @@ def _write_wild(
     source: Path,
 ) -> None:
     clip = None
-    for index, (frame, (rgb, mask)) in enumerate(zip(frames, images, strict=False)):
+    images = iter(images)
+    for index, frame in enumerate(frames):
+        rgb, mask = next(images, (None, None))
+        if rgb is None:
+            raise ValueError(f"{source}: the video has {index} frames, its transforms.json {len(frames)}")
         params = load_smplx_file(params_dir, Path(frame["file_path"]).stem, meta_path, index)
         if clip is None:
             clip = writer.add_clip(
@@ -122,6 +126,11 @@ def _write_wild(
             viewmat=viewmat,
             K=K,
             gaze=params.get("gaze"),
+        )
+    extra = sum(1 for _ in images)
+    if extra:
+        raise ValueError(
+            f"{source}: the video has {len(frames) + extra} frames, its transforms.json {len(frames)}"
         )
 
 
