@@ -8,8 +8,8 @@ and no store left behind."""
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
+import sys
 from pathlib import Path
 
 import h5py
@@ -179,10 +179,17 @@ def _replace(smc: h5py.File, key: str, value: np.ndarray) -> None:
 
 @pytest.mark.parametrize(("label", "damage", "first", "second"), BAD, ids=[b[0] for b in BAD])
 def test_a_bad_source_is_named_and_leaves_no_store(
-    label: str, damage, first: str, second: str, dna: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    label: str,
+    damage,
+    first: str,
+    second: str,
+    dna: dict,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    if label == "distorted-without-opencv" and importlib.util.find_spec("cv2") is not None:
-        pytest.skip("OpenCV is installed: distorted cameras are undistorted, not refused")
+    if label == "distorted-without-opencv":
+        monkeypatch.setitem(sys.modules, "cv2", None)  # a machine without OpenCV: importing it fails
     shutil.copytree(dna["main"].parent.parent, tmp_path / "dna")
     main_path = tmp_path / "dna" / "main" / dna["main"].name
     damage(main_path)
@@ -206,3 +213,48 @@ def test_the_mean_hand_is_required_and_named(
     argv = ["data", "import", "--format", "dna-rendering", "--set", f"smplx_model={bad}"]
     assert main([*argv, str(dna["main"]), str(store)]) == 2
     assert "has no ['hands_meanl', 'hands_meanr']" in capsys.readouterr().err
+
+
+def _distort(image: np.ndarray, K: np.ndarray, D: np.ndarray) -> np.ndarray:
+    """What a lens with distortion ``D`` shows of the ideal pinhole image ``image``: each distorted pixel
+    samples the ideal image where OpenCV's model says it came from."""
+    import cv2
+
+    h, w = image.shape[:2]
+    grid = np.stack(np.meshgrid(np.arange(w), np.arange(h)), -1).reshape(-1, 1, 2).astype(np.float64)
+    ideal = cv2.undistortPoints(grid, K, D, P=K).reshape(h, w, 2).astype(np.float32)
+    return cv2.remap(image, ideal[..., 0], ideal[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+
+
+def test_distorted_cameras_are_undistorted(dna: dict, tmp_path: Path) -> None:
+    """Frames and masks written through a barrel-distorting lens come back as the pinhole views (within the
+    two resamplings' blur: mean error 3.6-4.4 grey levels against 12.1-12.4 for the distorted frames),
+    with the intrinsics unchanged, so the template lands on the masks again."""
+    pytest.importorskip("cv2")
+    D = np.array([-0.3, 0.08, 0.0, 0.0, 0.0])
+    truth, group = dna["truth"], dna["group"]
+    meta = truth.meta(group)
+    shutil.copytree(dna["main"].parent.parent, tmp_path / "dna")
+    main_path = tmp_path / "dna" / "main" / dna["main"].name
+    error_distorted = []
+    with h5py.File(main_path, "r+") as smc, h5py.File(_annots(main_path), "r+") as annots:
+        for c, camera in enumerate(("0", "7", "23")):
+            K = meta.Ks[c].astype(np.float64)
+            _replace(annots, f"Camera_Parameter/{int(camera):02d}/D", D)
+            for t in range(FRAMES):
+                frame = _distort(truth.read_frame(group, t, c), K, D)
+                error_distorted.append(np.abs(frame.astype(float) - truth.read_frame(group, t, c)).mean())
+                _replace(smc, f"Camera_5mp/{camera}/color/{t}", jpeg(frame))
+                mask = _distort(truth.read_mask(group, t, c), K, D)
+                _replace(annots, f"Mask/{camera}/mask/{t}", jpeg(np.repeat(mask[..., None], 3, axis=-1)))
+    store = tmp_path / "undistorted.zarr"
+    importer = default_registry().build("importer", "dna-rendering", {"smplx_model": str(dna["model"])})
+    (name,) = importer.import_into(main_path, str(store))
+    reader = StoreReader(str(store))
+    np.testing.assert_allclose(reader.meta(name).Ks, meta.Ks, atol=1e-5)
+    errors = [
+        np.abs(reader.read_frame(name, t, c).astype(float) - truth.read_frame(group, t, c)).mean()
+        for t in range(FRAMES) for c in range(CAMERAS)
+    ]  # fmt: skip
+    assert max(errors) < 0.5 * min(error_distorted), (errors, error_distorted)
+    assert silhouette_iou(reader, name, reader.meta(name).viewmats) > 0.7
