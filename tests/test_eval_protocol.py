@@ -9,6 +9,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from avatar_helpers import make_run
@@ -134,3 +135,31 @@ def test_cli_eval_with_the_lhm_protocol_and_named_views(made: dict, tmp_path: Pa
         assert main([*base, *bad]) == 2
         err = " ".join(capsys.readouterr().err.split())
         assert message in err and "Traceback" not in err, err
+
+
+def test_lhm_psnr_is_skimages_on_the_persons_pixels(made: dict) -> None:
+    """The model's renders under ``lhm``: each image's PSNR equals what LHM's ``compute_psnr.py`` computes,
+    scikit-image's ``peak_signal_noise_ratio`` of the white-composited images on the mask's pixels."""
+    from skimage.metrics import peak_signal_noise_ratio
+
+    from lca.evaluate import ModelPredictor
+
+    model, _ = load_model(made["run"])
+    model_predictor = ModelPredictor(model, alpha=True)
+    expected: list[float] = []
+
+    def predictor(batch: Batch) -> torch.Tensor:
+        rgba = model_predictor(batch).double()
+        pred = (rgba[:, :3] + 1 - rgba[:, 3:]).clamp(0, 1).numpy()
+        target, masks = _white_target(batch).double().numpy(), batch.targets.masks[0].numpy()
+        for p, t, m in zip(pred, target, masks, strict=True):
+            person = np.broadcast_to(m > 0.5, p.shape)
+            expected.append(peak_signal_noise_ratio(t[person], p[person], data_range=1))
+        return rgba
+
+    result = evaluate_store(
+        made["config"], made["studio"], "test", predictor, protocol=get_protocol("lhm", 40)
+    )
+    got = [record["psnr"] for record in result["images"]]
+    np.testing.assert_allclose(got, expected, atol=1e-3)
+    assert len(got) == result["categories"]["identity"]["count"] == 14
