@@ -129,25 +129,52 @@ def render_motion(
     else:
         cams = orbit(skinned_anchors(player, avatar, params), frames, size, camera)
     batch = avatar.batched(device)
-    color = torch.tensor(BACKGROUNDS[background], device=device)
     out = []
     for start in range(0, frames, chunk):
         window = slice(start, min(start + chunk, frames))
-        step = TemplateParams(**{k: v[:, window] for k, v in vars(params).items()}).to(device)
-        rendered = player.drive(  # type: ignore[attr-defined]
-            batch,
-            step,
-            {k: v[:, window].to(device) for k, v in signals.items()},
-            cams.viewmats[None, window].to(device),
-            cams.Ks[None, window].to(device),
-            size,
-            size,
-            background=color,
+        step = TemplateParams(**{k: v[:, window] for k, v in vars(params).items()})
+        signal = {k: v[:, window] for k, v in signals.items()}
+        out.append(
+            draw(
+                player, batch, step, signal, cams.viewmats[window], cams.Ks[window], (size, size), background
+            )
         )
-        out.append((rendered.driven.color[0].clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1))
         if progress is not None:
             progress(window.stop - window.start)
-    return torch.cat(out).cpu().numpy()
+    return np.concatenate(out)
+
+
+def draw(
+    player: object,
+    avatar: object,
+    params: TemplateParams,
+    signals: dict[str, Tensor],
+    viewmats: Tensor,
+    Ks: Tensor,
+    size: tuple[int, int],
+    background: str = "black",
+    *,
+    corrections: bool = True,
+) -> np.ndarray:
+    """Frames ``[M, H, W, 3]`` uint8 of the batched ``avatar`` (:meth:`AvatarFile.batched`) posed by
+    ``params``/``signals`` (leading ``[1, M]``), one camera per frame (``viewmats [M, 4, 4]``, ``Ks
+    [M, 3, 3]``, ``size = (width, height)``), through ``drive``; without ``corrections``, the canonical
+    Gaussians posed as they are (what the driving correction adds, seen by its absence)."""
+    device = next(player.parameters()).device  # type: ignore[attr-defined]
+    width, height = size
+    rendered = player.drive(  # type: ignore[attr-defined]
+        avatar,
+        params.to(device),
+        {k: v.to(device) for k, v in signals.items()},
+        viewmats[None].to(device),
+        Ks[None].to(device),
+        width,
+        height,
+        background=torch.tensor(BACKGROUNDS[background], device=device),
+        render_canonical=not corrections,
+    )
+    image = rendered.driven if corrections else rendered.canonical
+    return (image.color[0].clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
 
 def write_video(path: str | Path, frames: np.ndarray, fps: float) -> Path:

@@ -15,7 +15,17 @@ import warnings
 import typer
 from rich.markup import escape
 
-from lca.cli import avatar_cmd, config_cmd, data_cmd, eval_cmd, lpips_cmd, model_cmd, registry_cmd, train_cmd
+from lca.cli import (
+    avatar_cmd,
+    config_cmd,
+    data_cmd,
+    eval_cmd,
+    lpips_cmd,
+    model_cmd,
+    registry_cmd,
+    train_cmd,
+    view_cmd,
+)
 from lca.cli.console import err_console
 from lca.errors import LcaError
 
@@ -35,6 +45,7 @@ app.add_typer(data_cmd.app, name="data")
 app.command("train")(train_cmd.train)
 app.add_typer(avatar_cmd.app, name="avatar")
 app.command("eval")(eval_cmd.eval_)
+app.command("view")(view_cmd.view)
 
 _debug = False
 

@@ -1,0 +1,1 @@
+"""The interactive web viewer of ``lca view`` (viser): see :mod:`lca.viewer.server`."""

@@ -1,0 +1,143 @@
+"""``lca view`` in a real browser: the viewer serves a tiny avatar on 127.0.0.1, headless Chromium (Debian's
+``chromium`` and ``chromium-driver``, driven by Selenium) opens it, and its screenshot shows the person
+drawn over the viewer's grey; moving a pose control (through viser's server-side handle, as a user's
+slider does) changes the picture. Without Chromium the browser test is skipped (``.ci/run`` installs it);
+the rest runs everywhere: the camera conversion against a closed form, the controls' pose, bad input."""
+
+from __future__ import annotations
+
+import io
+import math
+import shutil
+import socket
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from avatar_helpers import make_run, make_stores
+from PIL import Image
+
+from lca.cli import main
+from lca.viewer.pose import PRESETS, PoseControls
+from lca.viewer.server import AvatarViewer, camera_matrices
+
+GREY = 127.5  # the viewer's background, 0.5 grey
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def avatar(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    from lca.avatars import save_avatar
+    from lca.avatars.create import create_avatar_file, load_model, store_references
+    from lca.model.avatar import reference_poses
+
+    folder = tmp_path_factory.mktemp("viewer")
+    stores = make_stores(folder)
+    run, _ = make_run(folder, stores)
+    model, _ = load_model(run)
+    views, _ = store_references(model.config, stores["studio"], "g002", 1)
+    file = create_avatar_file(
+        model, views.images, views.params["betas"][0], view_mask=views.valid, poses=reference_poses(views)
+    )
+    path = save_avatar(folder / "person.safetensors", file)
+    return {"folder": folder, "file": file, "path": path, "run": run, "stores": stores}
+
+
+def test_viser_camera_becomes_world_to_camera_and_intrinsics() -> None:
+    """A camera at (0, 0, 3) turned half a turn about x (OpenCV axes: looking down -z, y still down on
+    screen as the world's -y) sees the origin at the image centre, 3 m away; ``fov`` is vertical."""
+    viewmat, K = camera_matrices(
+        np.array([0.0, 0.0, 3.0]), np.array([0.0, 1.0, 0.0, 0.0]), math.pi / 2, 200, 100
+    )
+    origin = viewmat @ torch.tensor([0.0, 0.0, 0.0, 1.0])
+    torch.testing.assert_close(origin[:3], torch.tensor([0.0, 0.0, 3.0]))
+    torch.testing.assert_close(K, torch.tensor([[50.0, 0, 100], [0, 50.0, 50], [0, 0, 1]]))
+    up = viewmat @ torch.tensor([0.0, 1.0, 0.0, 1.0])  # the world's up is the image's up (-y)
+    assert up[1] < 0
+
+
+def test_controls_pose_the_body() -> None:
+    controls = PoseControls(
+        preset="A-pose", offsets_deg={(18, 1): 90.0}, expression=[0.5], gaze_deg=(90.0, 0.0)
+    )
+    pose = controls.body_pose().reshape(21, 3)
+    np.testing.assert_allclose(pose[15], PRESETS["A-pose"][16])  # left shoulder: joint 16 -> row 15
+    assert pose[17, 1] == pytest.approx(math.pi / 2)  # left elbow, y, +90 degrees
+    np.testing.assert_allclose(controls.gaze(), [[1.0, 0.0, 0.0]] * 2, atol=1e-7)  # yaw 90: the body's left
+    clip = controls.clip(num_expression=10)
+    assert clip.num_frames == 1 and clip.params["expression"][0, 0] == 0.5
+
+
+def _screenshot(driver) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(driver.get_screenshot_as_png())).convert("RGB"), np.float64)
+
+
+def _person_pixels(image: np.ndarray) -> int:
+    """Pixels of the 3-D canvas (the page's left part; viser's control panel is on the right) that are not
+    the render's grey background."""
+    canvas = image[:, : image.shape[1] // 2]
+    return int((np.abs(canvas - GREY).max(axis=-1) > 12).sum())
+
+
+def test_the_browser_draws_the_person_and_a_pose_control_changes_it(avatar: dict) -> None:
+    chromium, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
+    if chromium is None or driver_path is None:
+        pytest.skip("Debian's chromium and chromium-driver are not installed (.ci/run installs them)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    viewer = AvatarViewer(
+        [("person", avatar["file"])], port=_free_port(), size=192, output_dir=avatar["folder"]
+    )
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=900,600",
+                 "--use-angle=swiftshader", "--enable-unsafe-swiftshader"):  # fmt: skip
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    try:
+        driver.get(viewer.url)
+        deadline, drawn = time.time() + 60, 0
+        while time.time() < deadline and drawn < 200:
+            time.sleep(1.0)
+            drawn = _person_pixels(before := _screenshot(driver))
+        assert drawn >= 200, f"no person in the canvas ({drawn} foreground pixels)"
+        viewer.preset.value = "sit"  # as moving the control in the page does: its callback redraws
+        viewer.sliders[(16, 2)].value = -60
+        deadline, change = time.time() + 30, 0.0
+        while time.time() < deadline and change < 1.0:
+            time.sleep(1.0)
+            change = float(np.abs(_screenshot(driver) - before).mean())
+        assert change >= 1.0, f"the picture did not change with the pose (mean change {change:.2f})"
+        shots = viewer.screenshot()
+        assert shots and Image.open(shots[0]).size[1] == 192
+    finally:
+        driver.quit()
+        viewer.close()
+
+
+def test_bad_input_is_named(avatar: dict, tmp_path: Path, capsys) -> None:
+    corrupt = tmp_path / "corrupt.safetensors"
+    corrupt.write_bytes(b"not a safetensors file")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        cases = [
+            ([str(tmp_path / "none.safetensors")], "does not exist"),
+            ([str(corrupt)], "corrupt.safetensors"),
+            (["--checkpoint", str(avatar["run"])], "--checkpoint needs --store STORE and --group G"),
+            ([], "Give an avatar file, or --checkpoint RUN --store STORE --group G"),
+            ([str(avatar["path"]), "--port", str(port)], f"Port {port} on 127.0.0.1 is in use"),
+        ]
+        for args, message in cases:
+            assert main(["view", *args]) == 2, args
+            err = " ".join(capsys.readouterr().err.split())
+            assert message in err and "Traceback" not in err, (message, err)
