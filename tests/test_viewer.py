@@ -134,10 +134,60 @@ def test_bad_input_is_named(avatar: dict, tmp_path: Path, capsys) -> None:
             ([str(tmp_path / "none.safetensors")], "does not exist"),
             ([str(corrupt)], "corrupt.safetensors"),
             (["--checkpoint", str(avatar["run"])], "--checkpoint needs --store STORE and --group G"),
-            ([], "Give an avatar file, or --checkpoint RUN --store STORE --group G"),
+            ([], "Give an avatar file, or --checkpoint RUN --store STORE --group G, or --run RUN_DIR"),
+            (["--run", str(tmp_path / "no-run")], "no-run does not exist (give runs/<pipeline>/<time>"),
             ([str(avatar["path"]), "--port", str(port)], f"Port {port} on 127.0.0.1 is in use"),
         ]
         for args, message in cases:
             assert main(["view", *args]) == 2, args
             err = " ".join(capsys.readouterr().err.split())
             assert message in err and "Traceback" not in err, (message, err)
+
+
+def test_following_a_run_shows_each_new_checkpoint_and_the_losses(avatar: dict, tmp_path: Path) -> None:
+    """A run whose pretraining checkpoint exists, then whose final post-training one appears: the follower
+    makes an avatar of each in turn (the viewer swaps it in), and plots each stage's logged total loss."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    from lca.avatars.create import load_model
+    from lca.train.checkpoint import model_signature, save_checkpoint
+    from lca.viewer.follow import RunFollower
+
+    run = tmp_path / "run"
+    shutil.copytree(avatar["run"], run)
+    final = run / "checkpoints" / "posttrain"
+    shutil.move(final, tmp_path / "later")
+    model, _ = load_model(avatar["run"])
+    meta = {"stage": "pretrain", "stage_index": 0, "step": 5, "final": False, "pipeline": model.config.name,
+            "signature": model_signature(model.config)}  # fmt: skip
+    save_checkpoint(run / "checkpoints" / "pretrain", "step-00000005", model=model, state=None, ema=None,
+                    config_yaml=(run / "config.yaml").read_text(), meta=meta)  # fmt: skip
+    writer = SummaryWriter(str(run / "tensorboard"))
+    for step in range(3):
+        writer.add_scalar("pretrain/loss/total", 1.0 - 0.1 * step, step)
+    writer.flush()
+    follower = RunFollower(run, avatar["stores"]["studio"])
+    first = follower.poll()
+    assert first is not None and first.label == "pretrain/step-00000005" and follower.group == "g002"
+    assert follower.poll() is None  # nothing new
+    viewer = AvatarViewer(
+        [(first.label, first.avatar)], port=_free_port(), size=32, follow=follower, poll_s=0.2
+    )
+    try:
+        shutil.move(tmp_path / "later", final)
+        for step in range(2):
+            writer.add_scalar("posttrain/loss/total", 0.5 - 0.1 * step, step)
+        writer.flush()
+        deadline = time.time() + 30
+        while time.time() < deadline and viewer.shown[0].name != "posttrain/final":
+            time.sleep(0.2)
+        assert viewer.shown[0].name == "posttrain/final" and viewer.checkpoint_text.value == "posttrain/final"
+        x, series = follower.losses()
+        np.testing.assert_array_equal(x, np.arange(5))
+        np.testing.assert_allclose(series["pretrain"][:3], [1.0, 0.9, 0.8], atol=1e-6)
+        np.testing.assert_allclose(series["posttrain"][3:], [0.5, 0.4], atol=1e-6)
+        assert np.isnan(series["pretrain"][3:]).all() and np.isnan(series["posttrain"][:3]).all()
+        assert viewer.loss_plot is not None and len(viewer.loss_plot.data) == 3
+    finally:
+        writer.close()
+        viewer.close()

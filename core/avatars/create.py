@@ -255,3 +255,16 @@ def create_avatar_file(
     batched = None if poses is None else poses.batched().to(device)
     avatar = model.create_avatar(images[None].to(device), mask.to(device), betas[None].to(device), batched)
     return from_model(model, avatar, source_checkpoint=source_checkpoint, source=source)
+
+
+def store_person_avatar(
+    model: Any, store: str, group: str, frame: int = 0, checkpoint: str = ""
+) -> AvatarFile:
+    """The avatar of ``group`` of ``store`` from the store rule's references at ``frame``."""
+    from lca.model.avatar import reference_poses
+
+    views, source = store_references(model.config, store, group, frame)
+    return create_avatar_file(
+        model, views.images, views.params["betas"][0], view_mask=views.valid, poses=reference_poses(views),
+        source_checkpoint=checkpoint, source=source,
+    )  # fmt: skip

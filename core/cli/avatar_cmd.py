@@ -55,9 +55,8 @@ def create(
         load_images,
         load_model,
         load_tracked_references,
-        store_references,
+        store_person_avatar,
     )
-    from lca.model.avatar import reference_poses
 
     if (store is None) == (not images):
         raise LcaError(
@@ -75,11 +74,7 @@ def create(
         raise LcaError("--masks goes with --smplx (without it, give RGBA cut-outs: their alpha is the mask).")
     model, found = load_model(checkpoint, ema=ema, device=device)
     if store is not None:
-        views, source = store_references(model.config, store, group, frame)
-        file = create_avatar_file(
-            model, views.images, views.params["betas"][0], view_mask=views.valid,
-            poses=reference_poses(views), source_checkpoint=str(found.path), source=source,
-        )  # fmt: skip
+        file = store_person_avatar(model, store, group, frame, checkpoint=str(found.path))
     elif smplx:
         data = data_slot(model.config, "").config
         pixels, betas, poses = load_tracked_references(

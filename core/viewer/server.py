@@ -30,10 +30,12 @@ from lca.avatars.file import AvatarFile
 from lca.avatars.motion import MotionClip
 from lca.avatars.player import load_player
 from lca.errors import LcaError
+from lca.viewer.follow import RunFollower
 from lca.viewer.pose import AXES, JOINTS, PRESETS, PoseControls
 
 MAX_EXPRESSION_SLIDERS = 10
 BACKGROUND = "grey"
+STAGE_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
 
 
 def check_port(host: str, port: int) -> None:
@@ -87,11 +89,14 @@ class AvatarViewer:
         motion: MotionClip | None = None,
         output_dir: Path = Path("."),
         device: str = "cpu",
+        follow: RunFollower | None = None,
+        poll_s: float = 5.0,
     ) -> None:
         import viser
 
         check_port(host, port)
         self.size = size
+        self.device = device
         self.motion = motion
         self.output_dir = Path(output_dir)
         self.shown = []
@@ -112,6 +117,10 @@ class AvatarViewer:
         self._playing = threading.Event()
         self._stop = threading.Event()
         threading.Thread(target=self._play_loop, daemon=True).start()
+        self.follow = follow
+        if follow is not None:
+            self._build_follow_gui()
+            threading.Thread(target=self._follow_loop, args=(poll_s,), daemon=True).start()
 
     # -------------------------------------------------------------------------------- set-up
     def _frame_camera(self) -> None:
@@ -167,6 +176,49 @@ class AvatarViewer:
             )
         self.screenshot_button.on_click(lambda _event: self.screenshot())
         self.record_button.on_click(lambda _event: self.toggle_recording())
+
+    def _build_follow_gui(self) -> None:
+        gui = self.server.gui
+        label = self.follow.last.label if self.follow.last else "none yet"
+        self.checkpoint_text = gui.add_text("Checkpoint", initial_value=label, disabled=True)
+        self.loss_plot = None
+        self.update_losses()
+
+    def update_losses(self) -> None:
+        """Plot the run's logged total loss per stage (created on the first data)."""
+        import viser.uplot as uplot
+
+        x, series = self.follow.losses()
+        if not len(x):
+            return
+        data = (x, *series.values())
+        if self.loss_plot is not None and len(self.loss_plot.data) == len(data):
+            self.loss_plot.data = data
+            return
+        if self.loss_plot is not None:
+            self.loss_plot.remove()
+        lines = [
+            uplot.Series(label=stage, stroke=STAGE_COLORS[i % len(STAGE_COLORS)])
+            for i, stage in enumerate(series)
+        ]
+        self.loss_plot = self.server.gui.add_uplot(
+            data, (uplot.Series(label="step"), *lines), title="loss (total)", aspect=1.6
+        )
+
+    def _follow_loop(self, poll_s: float) -> None:
+        while not self._stop.wait(poll_s):
+            snapshot = self.follow.poll()
+            if snapshot is not None:
+                from lca.avatars.player import load_player
+
+                player = load_player(snapshot.avatar, self.device)
+                with self.lock:
+                    self.shown[0] = Shown(
+                        snapshot.label, snapshot.avatar, player, snapshot.avatar.batched(self.device)
+                    )
+                self.checkpoint_text.value = snapshot.label
+                self.redraw_all()
+            self.update_losses()
 
     def _connect(self, client: Any) -> None:
         client.camera.on_update(lambda _camera: self.redraw(client))
