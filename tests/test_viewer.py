@@ -191,3 +191,55 @@ def test_following_a_run_shows_each_new_checkpoint_and_the_losses(avatar: dict, 
     finally:
         writer.close()
         viewer.close()
+
+
+class _LineDriver(torch.nn.Module):
+    """A face-crop driver whose code is ``mean + brightness * direction``: its codes lie on one line."""
+
+    signals = ("face_crop",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.mean, self.direction = torch.tensor([1.0, -2.0, 0.5]), torch.tensor([0.6, 0.8, 0.0])
+
+    def forward(self, signals: dict) -> torch.Tensor:
+        brightness = signals["face_crop"].mean(dim=(2, 3, 4))  # [B, M]
+        return self.mean + brightness[..., None] * self.direction
+
+
+def test_code_directions_find_the_line_the_codes_lie_on() -> None:
+    from lca.viewer.expression import CODE_SIGNAL, CodeDirections, CodeOverride
+
+    levels = torch.tensor([0.1, 0.3, 0.5, 0.7, 0.9])
+    crops = levels[:, None, None, None].expand(5, 3, 4, 4).clone()
+    driver = _LineDriver()
+    codes = CodeDirections(driver, crops, count=2)
+    torch.testing.assert_close(codes.mean.float(), driver.mean + 0.5 * driver.direction)
+    assert abs(float(codes.directions[0].float() @ driver.direction)) == pytest.approx(1.0, abs=1e-6)
+    assert float(codes.spreads[0]) == pytest.approx(float(levels.std()), abs=1e-6)
+    assert float(codes.spreads[1]) == pytest.approx(0.0, abs=1e-6)  # nothing off the line
+    one_up = codes.code([1.0])[0, 0]
+    assert float((one_up - codes.mean.float()).norm()) == pytest.approx(float(levels.std()), abs=1e-5)
+    wrapped = CodeOverride(driver)
+    given = torch.zeros(1, 1, 3)
+    assert wrapped({CODE_SIGNAL: given, "face_crop": crops[None]}) is given
+    torch.testing.assert_close(wrapped({"face_crop": crops[None]}), driver({"face_crop": crops[None]}))
+
+
+def test_the_expression_code_sliders_reach_the_decoder(avatar: dict) -> None:
+    """lca-tiny's expression driver reads face crops: its code's first principal direction changes the
+    driven picture and leaves the canonical Gaussians (corrections off) as they were."""
+    viewer = AvatarViewer([("person", avatar["file"])], port=_free_port(), size=48)
+    try:
+        assert viewer.code_sliders, "a face-crop expression driver gets principal-direction sliders"
+        camera = (np.asarray(viewer.server.initial_camera.position), np.array([0.0, 1.0, 0.0, 0.0]), 0.7, 1.0)
+        images = {}
+        for corrections in (True, False):
+            viewer.corrections.value = corrections
+            for value in (0.0, 3.0):
+                viewer.code_sliders[0].value = value
+                images[(corrections, value)] = viewer.render(*camera).astype(float)
+        assert np.abs(images[(True, 3.0)] - images[(True, 0.0)]).max() > 0
+        np.testing.assert_array_equal(images[(False, 3.0)], images[(False, 0.0)])
+    finally:
+        viewer.close()

@@ -13,12 +13,16 @@ import numpy as np
 
 from lca.avatars.motion import MotionClip
 from lca.contracts.template import POSE_SIZES
+from lca.data.schema import ARKIT52_NAMES
 
 JOINTS = {  # SMPL-X joint index -> name, for the joints the viewer has sliders for
     1: "left hip", 2: "right hip", 3: "spine", 4: "left knee", 5: "right knee", 12: "neck", 15: "head",
     16: "left shoulder", 17: "right shoulder", 18: "left elbow", 19: "right elbow",
 }  # fmt: skip
 AXES = "xyz"
+BLENDSHAPE_SLIDERS = ("jawOpen", "mouthSmileLeft", "mouthSmileRight", "eyeBlinkLeft", "eyeBlinkRight",
+                      "browInnerUp", "mouthPucker", "cheekPuff")  # fmt: skip
+"""The ARKit blendshapes the viewer has sliders for (pipelines with a blendshape driver)."""
 
 
 def _pose(**joints: tuple[float, float, float]) -> dict[int, tuple[float, float, float]]:
@@ -50,6 +54,8 @@ class PoseControls:
     expression: list[float] = field(default_factory=list)
     gaze_deg: tuple[float, float] = (0.0, 0.0)
     """Yaw (to the body's left) and pitch (up) of both eyes, degrees."""
+    blendshapes: dict[str, float] = field(default_factory=dict)
+    """ARKit blendshape name -> weight in [0, 1] (for pipelines with a blendshape driver)."""
 
     def body_pose(self) -> np.ndarray:
         """``body_pose [63]``: the preset plus the offsets."""
@@ -75,4 +81,8 @@ class PoseControls:
         values = np.asarray(self.expression[:num_expression], np.float32)
         expression[: len(values)] = values
         params["expression"] = expression[None]
-        return MotionClip(params, {"gaze": self.gaze()[None]}, fps=1.0, source="viewer controls")
+        weights = np.zeros(len(ARKIT52_NAMES), np.float32)
+        for name, value in self.blendshapes.items():
+            weights[ARKIT52_NAMES.index(name)] = value
+        signals = {"gaze": self.gaze()[None], "blendshapes": weights[None]}
+        return MotionClip(params, signals, fps=1.0, source="viewer controls")

@@ -30,8 +30,9 @@ from lca.avatars.file import AvatarFile
 from lca.avatars.motion import MotionClip
 from lca.avatars.player import load_player
 from lca.errors import LcaError
+from lca.viewer.expression import CODE_SIGNAL, CodeDirections, face_crop_driver, install_code_directions
 from lca.viewer.follow import RunFollower
-from lca.viewer.pose import AXES, JOINTS, PRESETS, PoseControls
+from lca.viewer.pose import AXES, BLENDSHAPE_SLIDERS, JOINTS, PRESETS, PoseControls
 
 MAX_EXPRESSION_SLIDERS = 10
 BACKGROUND = "grey"
@@ -52,12 +53,29 @@ def check_port(host: str, port: int) -> None:
 
 @dataclass
 class Shown:
-    """One avatar on screen: its file, player and batched tensors."""
+    """One avatar on screen: its file, player, batched tensors and (for a face-crop expression driver) the
+    principal directions of its expression code."""
 
     name: str
     avatar: AvatarFile
     player: Any
     batch: Any
+    codes: CodeDirections | None = None
+
+
+def show(name: str, avatar: AvatarFile, device: str, crops: torch.Tensor | None) -> Shown:
+    """An avatar ready to draw; ``crops`` (face crops of changing expressions) give its code directions."""
+    player = load_player(avatar, device)
+    codes = None if crops is None else install_code_directions(player, crops.to(device))
+    return Shown(name, avatar, player, avatar.batched(device), codes)
+
+
+def _expression_crops(size: int | None) -> torch.Tensor:
+    """Face crops ``[T, 3, size, size]`` of the demo performer's changing expressions."""
+    from lca.avatars.demo import demo_motion
+
+    clip = demo_motion(frames=24, face_size=size or 64)
+    return torch.from_numpy(clip.signals["face_crop"]).float()
 
 
 def camera_matrices(
@@ -99,10 +117,10 @@ class AvatarViewer:
         self.device = device
         self.motion = motion
         self.output_dir = Path(output_dir)
-        self.shown = []
-        for name, avatar in avatars:
-            player = load_player(avatar, device)
-            self.shown.append(Shown(name, avatar, player, avatar.batched(device)))
+        probe = load_player(avatars[0][1], device)
+        self.crops = _expression_crops(face_input_size(probe)) if face_crop_driver(probe) else None
+        self.reads_blendshapes = any("blendshapes" in d.signals for d in probe.drivers.values())
+        self.shown = [show(name, avatar, device, self.crops) for name, avatar in avatars]
         self.num_expression = self.shown[0].player.template.num_expression
         self.controls = PoseControls(expression=[0.0] * self.num_expression)
         self.lock = threading.Lock()
@@ -147,8 +165,22 @@ class AvatarViewer:
                     self.sliders[(joint, axis)] = gui.add_slider(
                         f"{name} {AXES[axis]}", min=-90, max=90, step=1, initial_value=0
                     )
+        self.code_sliders: list[Any] = []
+        if self.shown[0].codes is not None:
+            with gui.add_folder("Expression code (principal directions)"):
+                for i in range(len(self.shown[0].codes.spreads)):
+                    self.code_sliders.append(
+                        gui.add_slider(f"direction {i + 1} (std)", min=-3, max=3, step=0.1, initial_value=0)
+                    )
+        self.blendshape_sliders: dict[str, Any] = {}
+        if self.reads_blendshapes:
+            with gui.add_folder("Blendshapes (ARKit)"):
+                for name in BLENDSHAPE_SLIDERS:
+                    self.blendshape_sliders[name] = gui.add_slider(
+                        name, min=0, max=1, step=0.05, initial_value=0
+                    )
         self.expression: list[Any] = []
-        with gui.add_folder("Expression"):
+        with gui.add_folder("Template expression", expand_by_default=False):
             for i in range(min(self.num_expression, MAX_EXPRESSION_SLIDERS)):
                 self.expression.append(
                     gui.add_slider(f"coefficient {i}", min=-3, max=3, step=0.1, initial_value=0)
@@ -166,7 +198,8 @@ class AvatarViewer:
                 )
         self.screenshot_button = gui.add_button("Screenshot")
         self.record_button = gui.add_button("Record")
-        for handle in (self.preset, self.corrections, *self.sliders.values(), *self.expression, *self.gaze):
+        handles = (*self.sliders.values(), *self.expression, *self.gaze, *self.code_sliders)
+        for handle in (self.preset, self.corrections, *handles, *self.blendshape_sliders.values()):
             handle.on_update(lambda _event: self.redraw_all())
         if self.frame is not None:
             self.use_motion.on_update(lambda _event: self.redraw_all())
@@ -209,13 +242,9 @@ class AvatarViewer:
         while not self._stop.wait(poll_s):
             snapshot = self.follow.poll()
             if snapshot is not None:
-                from lca.avatars.player import load_player
-
-                player = load_player(snapshot.avatar, self.device)
+                shown = show(snapshot.label, snapshot.avatar, self.device, self.crops)
                 with self.lock:
-                    self.shown[0] = Shown(
-                        snapshot.label, snapshot.avatar, player, snapshot.avatar.batched(self.device)
-                    )
+                    self.shown[0] = shown
                 self.checkpoint_text.value = snapshot.label
                 self.redraw_all()
             self.update_losses()
@@ -233,6 +262,7 @@ class AvatarViewer:
         self.controls.offsets_deg = {key: float(s.value) for key, s in self.sliders.items() if s.value}
         self.controls.expression = [float(s.value) for s in self.expression]
         self.controls.gaze_deg = (float(self.gaze[0].value), float(self.gaze[1].value))
+        self.controls.blendshapes = {name: float(h.value) for name, h in self.blendshape_sliders.items()}
         return self.controls.clip(self.num_expression)
 
     def render(self, position: np.ndarray, wxyz: np.ndarray, fov: float, aspect: float) -> np.ndarray:
@@ -247,6 +277,8 @@ class AvatarViewer:
             for shown in self.shown:
                 params = clip.template_params(shown.avatar.betas, self.num_expression)
                 signals = clip.driving_signals(params, face_input_size(shown.player))
+                if shown.codes is not None and not (self.motion is not None and self.use_motion.value):
+                    signals[CODE_SIGNAL] = shown.codes.code([float(h.value) for h in self.code_sliders])
                 cameras = (viewmat[None], K[None], (width, height))
                 image = draw(shown.player, shown.batch, params, signals, *cameras, BACKGROUND,
                              corrections=self.corrections.value)  # fmt: skip
