@@ -243,3 +243,35 @@ def test_the_expression_code_sliders_reach_the_decoder(avatar: dict) -> None:
         np.testing.assert_array_equal(images[(False, 3.0)], images[(False, 0.0)])
     finally:
         viewer.close()
+
+
+def test_a_motion_plays_and_a_recording_becomes_an_mp4(avatar: dict, tmp_path: Path) -> None:
+    import imageio.v3 as iio
+
+    from lca.avatars.demo import demo_motion
+
+    motion = demo_motion(frames=6, fps=20.0, face_size=16)
+    viewer = AvatarViewer(
+        [("person", avatar["file"])], port=_free_port(), size=32, motion=motion, output_dir=tmp_path
+    )
+    try:
+        camera = (np.asarray(viewer.server.initial_camera.position), np.array([0.0, 1.0, 0.0, 0.0]), 0.7, 1.0)
+        first = viewer.render(*camera)
+        viewer.frame.value = 3
+        assert np.abs(viewer.render(*camera).astype(float) - first).max() > 0  # another frame of the dance
+        viewer.use_motion.value = False
+        viewer.toggle_recording()
+        for degrees in (0, 30, 60):
+            viewer.sliders[(17, 2)].value = degrees
+            viewer.recording.append(viewer.render(*camera))  # what redraw appends for each browser
+        path = viewer.toggle_recording()
+        assert path is not None and iio.imread(path, plugin="FFMPEG").shape[0] == 3
+        viewer.use_motion.value = True
+        viewer.play.value = True
+        start = int(viewer.frame.value)
+        deadline = time.time() + 10
+        while time.time() < deadline and int(viewer.frame.value) == start:
+            time.sleep(0.05)
+        assert int(viewer.frame.value) != start  # playing advances the frame
+    finally:
+        viewer.close()
