@@ -33,11 +33,12 @@ def make_store(
     cameras: int = 3,
     seed: int = 0,
     camera_ids: list[str] | None = None,
+    storage_options: dict | None = None,
 ) -> dict[str, dict[str, np.ndarray]]:
     """Write one group per identity with random content; return what was written, per group."""
     rng = np.random.default_rng(seed)
     written: dict[str, dict[str, np.ndarray]] = {}
-    with StoreWriter(url, layout, codec=codec) as store:
+    with StoreWriter(url, layout, codec=codec, storage_options=storage_options) as store:
         for i, (identity, split) in enumerate(zip(identities, splits, strict=True)):
             name = f"g{i:03d}"
             lead = (cameras,) if layout == "studio" else ()

@@ -81,9 +81,9 @@ class RunsCode:
         return (os.system, (f"touch {self.marker}",))
 
 
-def trains_one_step(store: Path, run: Path) -> bool:
+def trains_one_step(store: Path | str, run: Path, *extra: str) -> bool:
     """Whether ``lca train`` runs one tiny post-training step on the studio ``store`` and writes its final
-    checkpoint (no gaze driver: the public studio formats carry no gaze)."""
+    checkpoint (no gaze driver: the public studio formats carry no gaze); ``extra`` overrides are added."""
     from avatar_helpers import TINY_OVERRIDES
 
     from lca.cli import main
@@ -91,5 +91,5 @@ def trains_one_step(store: Path, run: Path) -> bool:
     tiny = [o for o in TINY_OVERRIDES if not o.startswith("drivers.gaze.")]
     data = [f"data.studio.path={store}", "data.studio.samples_per_group=2", "drivers.gaze=null"]
     steps = ["schedule.posttrain.steps=1", "schedule.posttrain.init_from=null", "--stage", "posttrain"]
-    code = main(["train", "lca-tiny", *tiny, *data, *steps, "--run-dir", str(run)])
+    code = main(["train", "lca-tiny", *tiny, *data, *extra, *steps, "--run-dir", str(run)])
     return code == 0 and (run / "checkpoints" / "posttrain" / "final").is_dir()

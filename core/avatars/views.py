@@ -17,6 +17,7 @@ from pydantic import Field
 from lca.contracts.dataset import Dataset, DatasetConfig
 from lca.contracts.sample import Driving, Sample, Views
 from lca.data.crop import padded_square
+from lca.data.manifest import open_reader
 from lca.data.reader import GroupMeta, StoreReader
 from lca.data.store_dataset import StoreDataset, ViewChoice, _concat, largest_face
 from lca.errors import Problem, SchemaError
@@ -43,7 +44,7 @@ class FixedViewsDataset(StoreDataset):
     ) -> None:
         # StoreDataset.__init__ would restrict the groups to one split; a plan names its groups itself.
         Dataset.__init__(self, config)
-        self.reader = reader or StoreReader(config.path, config.storage_options)
+        self.reader = reader or open_reader(config.path, config.storage_options)
         self.layout = self.reader.layout
         self.groups = self.reader.group_names()
         self.plan = list(plan or [])

@@ -74,8 +74,13 @@ def check(
     """Validate the schema and decode every image chunk (or a sample); exit 1 when anything is wrong."""
     from lca.data.check import check_store
     from lca.data.locations import resolve_store_url
+    from lca.data.manifest import ManifestReader, is_manifest
 
-    problems = check_store(resolve_store_url(store), sample=sample, seed=seed)
+    if is_manifest(store):  # every shard it indexes (the table was checked when it was read)
+        shards = ManifestReader(store).stores()
+        problems = [p for shard in shards for p in check_store(shard, sample=sample, seed=seed)]
+    else:
+        problems = check_store(resolve_store_url(store), sample=sample, seed=seed)
     for problem in problems:
         err_console.print(f"[red]problem:[/] {escape(str(problem))}", soft_wrap=True)
     if problems:
@@ -93,8 +98,25 @@ def list_groups(
     from rich.table import Table
 
     from lca.data.locations import resolve_store_url
+    from lca.data.manifest import ManifestReader, is_manifest
     from lca.data.reader import StoreReader
 
+    if is_manifest(store):  # the table alone: no shard is opened
+        import pyarrow.parquet as pq
+
+        rows = pq.read_table(store).to_pylist()
+        table = Table(
+            "group", "identity", "split", "frames", "cameras", "size", box=None, header_style="bold"
+        )
+        for row in rows:
+            if split is None or row["split"] == split:
+                sizes = (row["num_frames"], row["num_cameras"], f"{row['height']}x{row['width']}")
+                table.add_row(row["key"], row["identity"], row["split"], *(str(v) for v in sizes))
+        console.print(
+            f"{escape(store)} (manifest of {len(ManifestReader(store).stores())} stores, {len(rows)} groups)"
+        )
+        console.print(table)
+        return
     reader = StoreReader(resolve_store_url(store))
     table = Table("group", "identity", "split", "frames", "cameras", "size", box=None, header_style="bold")
     for group in reader.group_names(split):
@@ -110,6 +132,22 @@ def list_groups(
         )
     console.print(f"{escape(reader.url)} ({reader.layout}, codec {reader.codec})")
     console.print(table)
+
+
+@app.command("index")
+def index(
+    stores: list[str] = typer.Argument(..., help="Stores (paths or fsspec URLs) to index."),
+    out: Path = typer.Option(..., "--out", help="Manifest to write (.parquet)."),
+    workers: int = typer.Option(8, "--workers", min=1, help="Stores opened at once."),
+) -> None:
+    """Index the groups of many stores (shards) into one Parquet manifest (schema in docs/data.md); the
+    datasets, `lca data check` and `lca data list` take it wherever they take a store."""
+    from lca.data.manifest import MANIFEST_SUFFIX, index_stores
+
+    if not str(out).endswith(MANIFEST_SUFFIX):
+        raise LcaError(f"--out {out}: a manifest's name ends in {MANIFEST_SUFFIX}.")
+    path = index_stores(stores, out, workers=workers)
+    console.print(f"indexed {len(stores)} store(s) into {escape(str(path))}")
 
 
 @app.command("import")

@@ -143,6 +143,10 @@ class StoreReader:
             raise SchemaError([Problem(self.url, "no such group", group)])
         return self._group_attrs[group]
 
+    def frames_shape(self, group: str) -> tuple[int, ...]:
+        """The shape of the group's ``frames`` array (its metadata only; nothing is read)."""
+        return tuple(self._array(group, "frames").shape)
+
     def meta(self, group: str) -> GroupMeta:
         """The group's metadata, read once and kept (each small array is one read)."""
         if group not in self._meta:

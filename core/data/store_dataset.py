@@ -18,7 +18,8 @@ import torch
 from lca.contracts.dataset import Dataset, DatasetConfig, Provenance
 from lca.contracts.sample import Driving, Sample, Views
 from lca.data.crop import crop_intrinsics, crop_resize, full_square, square_around
-from lca.data.reader import GroupMeta, StoreReader
+from lca.data.manifest import open_reader
+from lca.data.reader import GroupMeta
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ class StoreDataset(Dataset):
         super().__init__(config, **context)
         if not config.path:
             raise ValueError(f"{type(self).__name__}: config.path (the store location) is empty")
-        self.reader = StoreReader(config.path, config.storage_options)
+        self.reader = open_reader(config.path, config.storage_options)
         if self.reader.layout != self.layout:
             raise ValueError(
                 f"{config.path} is a '{self.reader.layout}' store; the '{self.layout}' dataset cannot read it"
