@@ -28,7 +28,6 @@ caches of open stores and of group metadata.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -45,6 +44,8 @@ from lca.errors import LcaError
 MANIFEST_SUFFIX = ".parquet"
 COLUMNS = ("key", "store", "group", "identity", "split", "layout", "num_frames", "num_cameras", "height",
            "width", "fps", "source", "quality")  # fmt: skip
+REPEATED = ("store", "group", "split", "layout")
+"""Columns of few distinct values, read dictionary-encoded (a store's URL once, not once per group)."""
 OPEN_STORES = 16
 """Stores kept open at once by a :class:`ManifestReader` (each holds its consolidated metadata)."""
 CACHED_GROUPS = 1024
@@ -130,59 +131,70 @@ class ManifestReader:
     """The groups of a manifest, read like one store (see the module doc)."""
 
     def __init__(self, url: str, storage_options: Mapping[str, Any] | None = None) -> None:
+        import pyarrow.compute as pc
         import pyarrow.parquet as pq
 
         self.url = str(url)
         self.storage_options = dict(storage_options) if storage_options else None
         filesystem, path = _filesystem(self.url, self.storage_options)
         try:
-            table = pq.read_table(path, columns=list(COLUMNS[:8]), filesystem=filesystem)
+            table = pq.read_table(
+                path, columns=list(COLUMNS[:8]), filesystem=filesystem, read_dictionary=REPEATED
+            )
         except (OSError, ValueError) as error:  # missing file, not Parquet, missing columns
             raise LcaError(
                 f"Manifest {self.url} cannot be read ({error}); build one with `lca data index`."
             ) from error
-        columns = {name: table.column(name).to_numpy(zero_copy_only=False) for name in table.column_names}
-        layouts = np.unique(columns["layout"])
+        # Arrow columns, not Python objects: a million rows cost their bytes, not a million strs each.
+        self._table = table.combine_chunks()
+        layouts = pc.unique(self._table.column("layout")).to_pylist()
         if len(layouts) != 1:
-            raise LcaError(f"Manifest {self.url}: layouts {layouts.tolist()}; a manifest holds one layout.")
+            raise LcaError(f"Manifest {self.url}: layouts {layouts}; a manifest holds one layout.")
         self.layout: str = str(layouts[0])
-        self.keys = columns["key"]
-        self._splits, self._identities = columns["split"], columns["identity"]
-        self._stores, self._groups = columns["store"], columns["group"]
-        self._row: dict[str, int] | None = None  # built on first lookup
+        self._keys = self._table.column("key")
+        self._splits = self._table.column("split")
         self._readers: OrderedDict[str, StoreReader] = OrderedDict()
         self._meta: OrderedDict[str, GroupMeta] = OrderedDict()
 
     def __len__(self) -> int:
-        return len(self.keys)
+        return self._table.num_rows
+
+    def _rows(self, split: str | None) -> Any:
+        import pyarrow.compute as pc
+
+        return self._table if split is None else self._table.filter(pc.equal(self._splits, split))
 
     def group_names(self, split: str | None = None) -> list[str]:
         """Group keys, optionally only those of ``split``."""
-        chosen = self.keys if split is None else self.keys[self._splits == split]
-        return chosen.tolist()
+        return self._rows(split).column("key").to_pylist()
 
     def identities(self, split: str | None = None) -> dict[str, str]:
-        mask = slice(None) if split is None else self._splits == split
-        return dict(zip(self.keys[mask].tolist(), self._identities[mask].tolist(), strict=True))
+        rows = self._rows(split)
+        return dict(zip(rows.column("key").to_pylist(), rows.column("identity").to_pylist(), strict=True))
 
     def fingerprint(self) -> str:
-        """sha256 of (key, identity, split) of every row, as :meth:`StoreReader.fingerprint` of a store."""
-        rows = sorted(zip(self.keys.tolist(), self._identities.tolist(), self._splits.tolist(), strict=True))
-        return hashlib.sha256(json.dumps(rows).encode("utf-8")).hexdigest()
+        """sha256 of the (key, identity, split) columns sorted by key: two manifests with the same
+        fingerprint hold the same people in the same splits."""
+        rows = self._table.select(["key", "identity", "split"]).sort_by("key")
+        digest = hashlib.sha256()
+        for name in rows.column_names:
+            for value in rows.column(name).to_pylist():
+                digest.update(value.encode("utf-8") + b"\0")
+        return digest.hexdigest()
 
     def _locate(self, key: str) -> tuple[StoreReader, str]:
-        if self._row is None:
-            self._row = {k: i for i, k in enumerate(self.keys.tolist())}
-        if key not in self._row:
+        import pyarrow.compute as pc
+
+        row = pc.index(self._keys, key).as_py()  # a scan in Arrow's C++ (about 1 ms per million rows)
+        if row < 0:
             raise LcaError(f"Manifest {self.url} has no group '{key}' (keys are <store stem>:<group>).")
-        i = self._row[key]
-        store = str(self._stores[i])
+        store = self._table.column("store")[row].as_py()
         if store not in self._readers:
             self._readers[store] = StoreReader(store, self.storage_options)
             if len(self._readers) > OPEN_STORES:
                 self._readers.popitem(last=False)
         self._readers.move_to_end(store)
-        return self._readers[store], str(self._groups[i])
+        return self._readers[store], self._table.column("group")[row].as_py()
 
     def attrs(self, key: str) -> dict[str, Any]:
         reader, group = self._locate(key)
@@ -208,7 +220,9 @@ class ManifestReader:
 
     def stores(self) -> list[str]:
         """The distinct stores the manifest indexes, in order of first appearance."""
-        return list(dict.fromkeys(self._stores.tolist()))
+        import pyarrow.compute as pc
+
+        return pc.unique(self._table.column("store")).to_pylist()
 
 
 def _filesystem(url: str, storage_options: Mapping[str, Any] | None) -> tuple[Any, str]:
