@@ -88,3 +88,51 @@ def test_bad_manifests_are_named(shards: dict, tmp_path: Path, capsys) -> None:
         ManifestReader(str(tmp_path / "junk.parquet"))
     assert main(["data", "index", str(tmp_path / "none.zarr"), "--out", str(tmp_path / "x.parquet")]) == 2
     assert "none.zarr" in capsys.readouterr().err and not (tmp_path / "x.parquet").exists()
+
+
+def test_synthetic_shards_written_at_once_hold_the_people_of_one_store(tmp_path: Path) -> None:
+    """Two processes write two shards of two people; the manifest joins them, and they are the people one
+    four-person store holds (same groups, identities, splits and pixels: a person is a function of the seed,
+    the layout and the index)."""
+    from lca.data.synth import synthesize
+
+    sizes = [
+        "--layout",
+        "wild-video",
+        "--identities",
+        "4",
+        "--frames",
+        "2",
+        "--resolution",
+        "16",
+        "--no-progress",
+    ]
+    assert (
+        main(
+            [
+                "data",
+                "synth",
+                *sizes,
+                "--out",
+                str(tmp_path / "shards"),
+                "--shard-size",
+                "2",
+                "--workers",
+                "2",
+            ]
+        )
+        == 0
+    )
+    manifest = ManifestReader(str(tmp_path / "shards" / "wild-video.parquet"))
+    assert manifest.stores() == [str(tmp_path / "shards" / f"wild-video-{k:05d}.zarr") for k in range(2)]
+    one = synthesize(
+        "wild-video", tmp_path / "one.zarr", identities=4, frames=2, resolution=16, progress=False
+    )
+    whole = StoreReader(str(one))
+    assert manifest.group_names() == [
+        f"wild-video-{k // 2:05d}:{g}" for k, g in enumerate(whole.group_names())
+    ]
+    assert sorted(manifest.identities().values()) == sorted(whole.identities().values())
+    key = "wild-video-00001:clip-0003"
+    assert manifest.attrs(key)["split"] == whole.attrs("clip-0003")["split"]
+    np.testing.assert_array_equal(manifest.read_frame(key, 1), whole.read_frame("clip-0003", 1))

@@ -47,12 +47,28 @@ def synth(
     codec: Codec = typer.Option(Codec.zstd, "--codec", help="Image codec of the stores."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing stores."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    shard_size: int = typer.Option(
+        None,
+        "--shard-size",
+        min=1,
+        help="People per shard: write <layout>-NNNNN.zarr shards + <layout>.parquet.",
+    ),
+    workers: int = typer.Option(1, "--workers", min=1, help="With --shard-size: shards written at once."),
 ) -> None:
-    """Render procedural people into wild-video and/or studio stores (defaults: see docs/data.md)."""
+    """Render procedural people into wild-video and/or studio stores (defaults: see docs/data.md); with
+    --shard-size, into shards joined by a manifest."""
     from lca.data.synth import synthesize
+    from lca.data.synth_shards import synthesize_shards
 
     layouts = ["wild-video", "studio"] if layout is SynthLayout.both else [layout.value]
     out.mkdir(parents=True, exist_ok=True)
+    if shard_size is not None:
+        for name in layouts:
+            settings = {"identities": identities, "frames": frames, "resolution": resolution, "seed": seed,
+                        "codec": codec.value, "cameras": cameras if name == "studio" else None}  # fmt: skip
+            path = synthesize_shards(name, out, shard_size, workers=workers, overwrite=overwrite, **settings)  # type: ignore[arg-type]
+            console.print(f"wrote the shards of {escape(str(path))}")
+        return
     for name in layouts:
         path = synthesize(
             name,  # type: ignore[arg-type]

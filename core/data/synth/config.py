@@ -21,6 +21,9 @@ class SynthConfig(BaseModel):
     """Store layout: monocular clips (``wild-video``) or calibrated multi-view captures (``studio``)."""
     identities: int | None = Field(default=None, ge=1)
     """Number of people; one clip (wild-video) or one capture (studio) each."""
+    first_identity: int = Field(default=0, ge=0)
+    """Index of the first person: a shard of a larger set holds people ``first_identity`` onwards (a
+    person is a function of the seed, the layout and the index, so shards join into the same set)."""
     frames: int | None = Field(default=None, ge=1)
     """Frames per clip or capture."""
     cameras: int | None = Field(default=None, ge=1)

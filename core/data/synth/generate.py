@@ -69,6 +69,7 @@ def synthesize(
     out: Path | str,
     *,
     identities: int | None = None,
+    first_identity: int = 0,
     frames: int | None = None,
     cameras: int | None = None,
     resolution: int | None = None,
@@ -84,8 +85,8 @@ def synthesize(
     ``cache_dir`` is where the template's model file lives (default ``$LCA_CACHE_DIR``).
     """
     config = SynthConfig(
-        layout=layout, identities=identities, frames=frames, cameras=cameras, resolution=resolution,
-        seed=seed, codec=codec,
+        layout=layout, identities=identities, first_identity=first_identity, frames=frames, cameras=cameras,
+        resolution=resolution, seed=seed, codec=codec,
     ).resolved()  # fmt: skip
     return synthesize_config(config, out, progress=progress, overwrite=overwrite, cache_dir=cache_dir)
 
@@ -110,7 +111,7 @@ def synthesize_config(
         Progress(*columns, disable=not progress, transient=False) as bar,
     ):
         task = bar.add_task(f"synthesizing {config.layout}", total=count)
-        for index in range(count):
+        for index in range(config.first_identity, config.first_identity + count):
             _write_person(writer, config, index, template, regions, rasterizer)
             bar.advance(task)
     return out
