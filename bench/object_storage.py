@@ -73,8 +73,9 @@ def main() -> None:
         )
         frames_per_sample = dataset.config.num_references + dataset.config.num_targets
         for workers in (0, 2, 4):
-            loader = torch.utils.data.DataLoader(dataset, batch_size=1, num_workers=workers, collate_fn=collate,
-                                                 persistent_workers=False)  # fmt: skip
+            loader = torch.utils.data.DataLoader(
+                dataset, batch_size=1, num_workers=workers, collate_fn=collate
+            )
             iterator = iter(loader)
             next(iterator)  # start-up (workers, first store open) is not counted
             start = time.perf_counter()
