@@ -136,3 +136,33 @@ def test_synthetic_shards_written_at_once_hold_the_people_of_one_store(tmp_path:
     key = "wild-video-00001:clip-0003"
     assert manifest.attrs(key)["split"] == whole.attrs("clip-0003")["split"]
     np.testing.assert_array_equal(manifest.read_frame(key, 1), whole.read_frame("clip-0003", 1))
+
+
+def test_identity_balanced_and_frame_weighted_sampling(shards: dict, tmp_path: Path) -> None:
+    """Person A has three train groups, person B one: ``identity`` gives each half the draws; ``frames``
+    follows the table's frame counts; both are functions of (seed, epoch) only."""
+    from lca.registry import default_registry
+    from lca.train.stage import EpochSampler
+
+    base = pq.read_table(shards["manifest"]).to_pylist()[0]  # a real train group
+    rows = [dict(base, key=f"a{i}", identity="A", num_frames=f) for i, f in enumerate((1, 2, 3))]
+    rows.append(dict(base, key="b0", identity="B", num_frames=6))
+    manifest = write_manifest(rows, tmp_path / "weighted.parquet")
+    build = default_registry().build
+    weights = {}
+    for mode in ("identity", "frames"):
+        params = {"path": str(manifest), "split": "train", "sampling": mode, "samples_per_group": 2}
+        weights[mode] = build("dataset", "studio", params).sample_weights()
+    np.testing.assert_allclose(weights["identity"], np.repeat([1 / 6, 1 / 6, 1 / 6, 1 / 2], 2) / 2)
+    np.testing.assert_allclose(weights["frames"], np.repeat([1, 2, 3, 6], 2) / 12 / 2)
+    uniform = build("dataset", "studio", {"path": str(manifest), "split": "train"}).sample_weights()
+    assert uniform is None
+    sampler = EpochSampler(8, seed=3, weights=weights["identity"])
+    first = list(sampler)
+    assert list(sampler) == first  # the same (seed, epoch), the same draws
+    draws = []
+    for epoch in range(400):
+        sampler.set_epoch(epoch)
+        draws += list(sampler)
+    share_b = np.isin(draws, [6, 7]).mean()  # person B's indices
+    assert abs(share_b - 0.5) < 0.03, share_b

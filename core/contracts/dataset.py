@@ -66,6 +66,10 @@ class DatasetConfig(ComponentConfig):
     """Face crop side as a multiple of the face box's longer side."""
     samples_per_group: int = Field(1, ge=1)
     """Dataset indices per clip/capture (len = groups x samples_per_group)."""
+    sampling: Literal["uniform", "identity", "frames"] = "uniform"
+    """How training draws the indices of an epoch: ``uniform`` (a permutation: each group equally often),
+    ``identity`` (each person equally often, whatever their number of groups) or ``frames`` (each group
+    in proportion to its frames); the last two draw with replacement, deterministically per (seed, epoch)."""
     seed: int = Field(0, ge=0)
     """Seed of the per-index view sampling."""
     on_error: Literal["raise", "skip"] = "raise"

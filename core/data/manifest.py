@@ -139,7 +139,7 @@ class ManifestReader:
         filesystem, path = _filesystem(self.url, self.storage_options)
         try:
             table = pq.read_table(
-                path, columns=list(COLUMNS[:8]), filesystem=filesystem, read_dictionary=REPEATED
+                path, columns=list(COLUMNS[:9]), filesystem=filesystem, read_dictionary=REPEATED
             )
         except (OSError, ValueError) as error:  # missing file, not Parquet, missing columns
             raise LcaError(
@@ -171,6 +171,10 @@ class ManifestReader:
     def identities(self, split: str | None = None) -> dict[str, str]:
         rows = self._rows(split)
         return dict(zip(rows.column("key").to_pylist(), rows.column("identity").to_pylist(), strict=True))
+
+    def num_frames(self, split: str | None = None) -> np.ndarray:
+        """Frames of each group of :meth:`group_names` (``split``), from the table."""
+        return self._rows(split).column("num_frames").to_numpy().astype(np.int64)
 
     def fingerprint(self) -> str:
         """sha256 of the (key, identity, split) columns sorted by key: two manifests with the same

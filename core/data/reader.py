@@ -143,6 +143,10 @@ class StoreReader:
             raise SchemaError([Problem(self.url, "no such group", group)])
         return self._group_attrs[group]
 
+    def num_frames(self, split: str | None = None) -> np.ndarray:
+        """Frames of each group of :meth:`group_names` (``split``), from the arrays' metadata."""
+        return np.array([self.frames_shape(g)[0] for g in self.group_names(split)], dtype=np.int64)
+
     def frames_shape(self, group: str) -> tuple[int, ...]:
         """The shape of the group's ``frames`` array (its metadata only; nothing is read)."""
         return tuple(self._array(group, "frames").shape)

@@ -65,6 +65,24 @@ class StoreDataset(Dataset):
             identities=tuple(sorted(set(identities.values()))),
         )
 
+    def sample_weights(self) -> np.ndarray | None:
+        """Per-index weights of the configured ``sampling`` (None: uniform), from metadata only: a
+        manifest's columns or a store's group attributes and array shapes."""
+        mode = self.config.sampling
+        if mode == "uniform":
+            return None
+        if mode == "identity":
+            people = list(self.reader.identities(self.config.split).values())
+            counts: dict[str, int] = {}
+            for person in people:
+                counts[person] = counts.get(person, 0) + 1
+            weights = np.array([1.0 / counts[p] for p in people])
+        else:
+            weights = self.reader.num_frames(self.config.split).astype(np.float64)
+        return (
+            np.repeat(weights / weights.sum(), self.config.samples_per_group) / self.config.samples_per_group
+        )
+
     def num_references(self, rng: np.random.Generator) -> int:
         """K for one sample: fixed, or drawn in [min_references, num_references]."""
         low = self.config.min_references

@@ -43,10 +43,13 @@ InitialWeights = ckpt.Checkpoint | Mapping[str, Tensor] | None
 
 class EpochSampler(Sampler[int]):
     """A permutation of the dataset per epoch, a function of ``(seed, epoch)`` only: every process draws the
-    same order (accelerate then shards it) and a resumed run redraws exactly the order it left."""
+    same order (accelerate then shards it) and a resumed run redraws exactly the order it left. With
+    ``weights`` (the dataset's :meth:`sample_weights`), ``size`` indices drawn with replacement in those
+    proportions instead, as deterministically."""
 
-    def __init__(self, size: int, seed: int) -> None:
+    def __init__(self, size: int, seed: int, weights: np.ndarray | None = None) -> None:
         self.size, self.seed, self.epoch = size, seed, 0
+        self.weights = weights
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -55,7 +58,10 @@ class EpochSampler(Sampler[int]):
         return self.size
 
     def __iter__(self) -> Iterator[int]:
-        return iter(np.random.default_rng([self.seed, self.epoch]).permutation(self.size).tolist())
+        rng = np.random.default_rng([self.seed, self.epoch])
+        if self.weights is None:
+            return iter(rng.permutation(self.size).tolist())
+        return iter(rng.choice(self.size, size=self.size, p=self.weights).tolist())
 
 
 def build_dataset(config: PipelineConfig, stage: StageConfig, registry: Registry) -> Any:
@@ -163,7 +169,8 @@ class StageLoop:
         optimizer = build_optimizer(model, stage.lr, stage.weight_decay, stage.layer_decay)
         self.scheduler = build_scheduler(optimizer, stage.warmup_steps, stage.steps)
         self.dataset = build_dataset(config, stage, registry)
-        self.sampler = EpochSampler(len(self.dataset), run.seed)
+        weights = getattr(self.dataset, "sample_weights", lambda: None)()
+        self.sampler = EpochSampler(len(self.dataset), run.seed, weights)
         loader = DataLoader(
             self.dataset,
             batch_size=stage.batch_size,
