@@ -1,8 +1,9 @@
 """``lca view`` in a real browser: the viewer serves a tiny avatar on 127.0.0.1, headless Chromium (Debian's
 ``chromium`` and ``chromium-driver``, driven by Selenium) opens it, and its screenshot shows the person
-drawn over the viewer's grey; moving a pose control (through viser's server-side handle, as a user's
-slider does) changes the picture. Without Chromium the browser test is skipped (``.ci/run`` installs it);
-the rest runs everywhere: the camera conversion against a closed form, the controls' pose, bad input."""
+drawn over the viewer's grey; typing into a control's box in the page (an expression slider), and
+setting the pose through viser's handles, each change the picture. Without Chromium the browser test is
+skipped (``.ci/run`` installs it); the rest runs everywhere: the camera conversion against a closed form,
+the controls' pose, bad input."""
 
 from __future__ import annotations
 
@@ -86,6 +87,31 @@ def _person_pixels(image: np.ndarray) -> int:
     return int((np.abs(canvas - GREY).max(axis=-1) > 12).sum())
 
 
+def _type_into(driver, handle, text: str) -> None:
+    """Type ``text`` into the number box beside a viser slider (the page's own control) and leave it."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    slider = driver.find_element(By.ID, handle._impl.uuid)  # viser gives the slider its handle's id
+    box = slider.find_element(By.XPATH, "./ancestor::*[.//input[@type='text']][1]//input[@type='text']")
+    box.send_keys(Keys.CONTROL, "a")
+    box.send_keys(text)
+    box.send_keys(Keys.TAB)
+
+
+def _changed(driver, before: np.ndarray, timeout: float = 30.0) -> bool:
+    """Whether the canvas (left of viser's panel) shows a different picture within ``timeout``: at least
+    50 of its pixels changed by more than 20 grey levels (the JPEG's own noise stays below that)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        time.sleep(1.0)
+        after = _screenshot(driver)
+        half = after.shape[1] // 2
+        if int((np.abs(after[:, :half] - before[:, :half]).max(axis=-1) > 20).sum()) >= 50:
+            return True
+    return False
+
+
 def test_the_browser_draws_the_person_and_a_pose_control_changes_it(avatar: dict) -> None:
     chromium, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
     if chromium is None or driver_path is None:
@@ -109,13 +135,14 @@ def test_the_browser_draws_the_person_and_a_pose_control_changes_it(avatar: dict
             time.sleep(1.0)
             drawn = _person_pixels(before := _screenshot(driver))
         assert drawn >= 200, f"no person in the canvas ({drawn} foreground pixels)"
-        viewer.preset.value = "sit"  # as moving the control in the page does: its callback redraws
-        viewer.sliders[(16, 2)].value = -60
-        deadline, change = time.time() + 30, 0.0
-        while time.time() < deadline and change < 1.0:
-            time.sleep(1.0)
-            change = float(np.abs(_screenshot(driver) - before).mean())
-        assert change >= 1.0, f"the picture did not change with the pose (mean change {change:.2f})"
+        _type_into(driver, viewer.code_sliders[0], "3")  # through the page: the slider's number box
+        assert _changed(driver, before), "the picture did not change with the expression control"
+        assert viewer.code_sliders[0].value == 3
+        before = _screenshot(driver)
+        viewer.preset.value = "sit"  # through viser's handles, as a script would; a value set on the
+        viewer.sliders[(16, 2)].value = -60  # server reaches the page but calls no callback: redraw
+        viewer.redraw_all()
+        assert _changed(driver, before), "the picture did not change with the pose"
         shots = viewer.screenshot()
         assert shots and Image.open(shots[0]).size[1] == 192
     finally:

@@ -305,7 +305,8 @@ class AvatarViewer:
             if not self._playing.wait(timeout=0.2):
                 continue
             start = time.perf_counter()
-            self.frame.value = (int(self.frame.value) + 1) % self.motion.num_frames  # its callback redraws
+            self.frame.value = (int(self.frame.value) + 1) % self.motion.num_frames
+            self.redraw_all()  # a value set on the server sends it to the page but calls no callback
             time.sleep(max(0.0, 1.0 / self.motion.fps - (time.perf_counter() - start)))
 
     # -------------------------------------------------------------------------------- outputs
