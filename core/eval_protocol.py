@@ -18,7 +18,7 @@ Two protocols (``docs/evaluation.md`` states them with their reasons):
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from lca.data.reader import GroupMeta
@@ -77,7 +77,7 @@ def get_protocol(name: str, resolution: int | None = None) -> Protocol:
         return protocol
     if resolution < 32:
         raise LcaError(f"--resolution {resolution} is too small: LPIPS needs at least 32 pixels.")
-    return Protocol(**{**asdict(protocol), "resolution": resolution})
+    return replace(protocol, resolution=resolution)
 
 
 @dataclass(frozen=True)

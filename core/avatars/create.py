@@ -108,18 +108,8 @@ def load_images(paths: Sequence[str | Path], size: int, background: float | None
     channel, if any, is its mask: the person is composited onto that grey level, as the model saw its
     reference views in training (give RGBA cut-outs, e.g. from a person segmenter). Without an alpha
     channel the image is used as it is."""
-    from lca.data.crop import crop_resize, full_square
-    from lca.data.store_dataset import over_background
 
-    out = []
-    for path in paths:
-        image, alpha = _read_image(path)
-        box = full_square(*image.shape[1:])
-        image = crop_resize(image, box, size)
-        if background is not None and alpha is not None:  # after resizing, as the datasets segment
-            image = over_background(image, crop_resize(alpha[None], box, size), background)
-        out.append(image)
-    return torch.stack(out)
+    return torch.stack([_fit(*_read_image(path), size, background)[0] for path in paths])
 
 
 def load_tracked_references(
@@ -138,9 +128,8 @@ def load_tracked_references(
     image). A view's mask is its ``masks`` file (the person where white) or its alpha channel; the person
     is composited onto ``background`` through it, as in training."""
     from lca.contracts.template import TemplateParams
-    from lca.data.crop import crop_intrinsics, crop_resize, full_square
+    from lca.data.crop import crop_intrinsics
     from lca.data.smplx_model_file import load_smplx_model_arrays
-    from lca.data.store_dataset import over_background
     from lca.data.trackers import MEAN_HAND_KEYS, read_lhm_frame, read_smplerx_frame
 
     if len(smplx) != len(paths) or (masks and len(masks) != len(paths)):
@@ -172,9 +161,8 @@ def load_tracked_references(
                 raise ValueError(f"{fit}: expected LHM's tracker .json or SMPLer-X's .npz")
         except (FileNotFoundError, ValueError) as error:
             raise LcaError(str(error)) from error
-        box = full_square(*image.shape[1:])
-        image, mask = crop_resize(image, box, size), crop_resize(alpha[None], box, size)
-        images.append(image if background is None else over_background(image, mask, background))
+        image, mask, box = _fit(image, alpha, size, background)
+        images.append(image)
         view_masks.append(mask)
         Ks.append(crop_intrinsics(torch.from_numpy(K).float(), box, size))
         frames.append(params)
@@ -186,6 +174,23 @@ def load_tracked_references(
         masks=torch.stack(view_masks),
     )
     return torch.stack(images), stacked["betas"].mean(dim=0), poses
+
+
+def _fit(
+    image: torch.Tensor, alpha: torch.Tensor | None, size: int, background: float | None
+) -> tuple[torch.Tensor, torch.Tensor | None, np.ndarray]:
+    """An image ``[3, H, W]`` fitted into its centred square at ``size``, like the datasets' full frames;
+    with ``alpha`` and ``background``, composited onto that grey level after resizing, as the datasets
+    segment. Returns the image, the resized mask (None without alpha) and the square."""
+    from lca.data.crop import crop_resize, full_square
+    from lca.data.store_dataset import over_background
+
+    box = full_square(*image.shape[1:])
+    image = crop_resize(image, box, size)
+    mask = None if alpha is None else crop_resize(alpha[None], box, size)
+    if background is not None and mask is not None:
+        image = over_background(image, mask, background)
+    return image, mask, box
 
 
 def _read_image(path: str | Path) -> tuple[torch.Tensor, torch.Tensor | None]:

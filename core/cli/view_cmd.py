@@ -41,10 +41,7 @@ def view(
     With --run it follows a training run: the newest checkpoint's avatar of a held-out person, reloaded as
     checkpoints appear, and the logged losses (docs/avatars.md)."""
     from lca.avatars import load_avatar
-    from lca.avatars.animate import face_input_size
     from lca.avatars.create import load_model, store_person_avatar
-    from lca.avatars.motion import open_motion
-    from lca.avatars.player import load_player
     from lca.viewer.follow import RunFollower
     from lca.viewer.server import AvatarViewer
 
@@ -68,13 +65,8 @@ def view(
         ]
     if compare is not None:
         avatars.append((str(compare), load_avatar(compare)))
-    clip = None
-    if motion is not None:
-        first = avatars[0][1]
-        player = load_player(first, device)
-        clip = open_motion(motion, player.template.num_expression, face_input_size(player) or 64)
     viewer = AvatarViewer(
-        avatars, host=host, port=port, size=size, motion=clip, output_dir=out, device=device,
+        avatars, host=host, port=port, size=size, motion=motion, output_dir=out, device=device,
         follow=follower, poll_s=poll,
     )  # fmt: skip
     console.print(f"Viewer on {escape(viewer.url)} (Ctrl-C to stop)")

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -91,11 +91,9 @@ def write_manifest(rows: Sequence[Mapping[str, Any]], out: str | Path) -> Path:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    keys = [r["key"] for r in rows]
-    if len(set(keys)) != len(keys):
-        seen: set[str] = set()
-        twice = next(k for k in keys if k in seen or seen.add(k))
-        raise LcaError(f"Manifest {out}: the key '{twice}' occurs twice (two stores with one name?)")
+    repeated = [key for key, count in Counter(r["key"] for r in rows).items() if count > 1]
+    if repeated:
+        raise LcaError(f"Manifest {out}: the key '{repeated[0]}' occurs twice (two stores with one name?)")
     layouts = sorted({r["layout"] for r in rows})
     if len(layouts) > 1:
         raise LcaError(f"Manifest {out}: its stores have layouts {layouts}; a manifest holds one layout.")

@@ -18,12 +18,12 @@ world-to-camera matrix is the identity. Used by the ``tracked-video`` importer a
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from lca.data.json_file import read_json_object
 from lca.data.schema import MAX_TRANSLATION_M
 
 LHM_KEYS = {"betas": "betas", "root_pose": "global_orient", "body_pose": "body_pose", "jaw_pose": "jaw_pose",
@@ -40,7 +40,7 @@ TrackedFrame = tuple[dict[str, np.ndarray], np.ndarray]
 
 def read_lhm_frame(path: Path, width: int, height: int) -> TrackedFrame:
     """One LHM tracker JSON, with ``K`` for a ``width x height`` frame."""
-    data = _json(path)
+    data = read_json_object(path, "tracker file")
     missing = [k for k in (*LHM_KEYS, "focal", "princpt", "img_size_wh") if k not in data]
     if missing:
         raise ValueError(f"{path}: lacks {missing}; is it LHM's tracker output?")
@@ -84,7 +84,7 @@ def read_smplerx_frame(npz: Path, mean_hands: dict[str, np.ndarray]) -> TrackedF
         params = {k: np.asarray(data[k], np.float64).reshape(-1) for k in SMPLERX_KEYS}
     for key, mean in (("left_hand_pose", "hands_meanl"), ("right_hand_pose", "hands_meanr")):
         params[key] = _full_hand(params[key], npz, key) + mean_hands[mean].reshape(45)
-    camera = _json(meta)
+    camera = read_json_object(meta, "tracker file")
     try:
         (fx, fy), (cx, cy) = camera["focal"], camera["princpt"]
     except (KeyError, TypeError, ValueError) as error:
@@ -109,15 +109,3 @@ def _checked(params: dict[str, np.ndarray], where: Path) -> dict[str, np.ndarray
             "millimetres?"
         )
     return {k: v.astype(np.float32) for k, v in params.items()}
-
-
-def _json(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise FileNotFoundError(f"tracker file {path} does not exist")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"{path}: not JSON ({error})") from error
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a JSON object, found {type(data).__name__}")
-    return data

@@ -27,7 +27,7 @@ import torch
 
 from lca.avatars.animate import draw, face_input_size, framing, skinned_anchors, write_video
 from lca.avatars.file import AvatarFile
-from lca.avatars.motion import MotionClip
+from lca.avatars.motion import MotionClip, open_motion
 from lca.avatars.player import load_player
 from lca.errors import LcaError
 from lca.viewer.expression import CODE_SIGNAL, CodeDirections, face_crop_driver, install_code_directions
@@ -63,7 +63,7 @@ class Shown:
     codes: CodeDirections | None = None
 
 
-def show(name: str, avatar: AvatarFile, device: str, crops: torch.Tensor | None) -> Shown:
+def show(name: str, avatar: AvatarFile, device: str, crops: torch.Tensor | None = None) -> Shown:
     """An avatar ready to draw; ``crops`` (face crops of changing expressions) give its code directions."""
     player = load_player(avatar, device)
     codes = None if crops is None else install_code_directions(player, crops.to(device))
@@ -104,7 +104,7 @@ class AvatarViewer:
         host: str = "127.0.0.1",
         port: int = 8080,
         size: int = 256,
-        motion: MotionClip | None = None,
+        motion: MotionClip | str | None = None,
         output_dir: Path = Path("."),
         device: str = "cpu",
         follow: RunFollower | None = None,
@@ -115,13 +115,18 @@ class AvatarViewer:
         check_port(host, port)
         self.size = size
         self.device = device
-        self.motion = motion
         self.output_dir = Path(output_dir)
-        probe = load_player(avatars[0][1], device)
-        self.crops = _expression_crops(face_input_size(probe)) if face_crop_driver(probe) else None
-        self.reads_blendshapes = any("blendshapes" in d.signals for d in probe.drivers.values())
-        self.shown = [show(name, avatar, device, self.crops) for name, avatar in avatars]
-        self.num_expression = self.shown[0].player.template.num_expression
+        self.shown = [show(name, avatar, device) for name, avatar in avatars]
+        first = self.shown[0].player
+        self.num_expression = first.template.num_expression
+        if isinstance(motion, str):
+            motion = open_motion(motion, self.num_expression, face_input_size(first) or 64)
+        self.motion = motion
+        self.crops = _expression_crops(face_input_size(first)) if face_crop_driver(first) else None
+        if self.crops is not None:
+            for shown in self.shown:
+                shown.codes = install_code_directions(shown.player, self.crops.to(device))
+        self.reads_blendshapes = any("blendshapes" in d.signals for d in first.drivers.values())
         self.controls = PoseControls(expression=[0.0] * self.num_expression)
         self.lock = threading.Lock()
         self.last: dict[int, np.ndarray] = {}

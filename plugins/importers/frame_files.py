@@ -1,5 +1,6 @@
-"""Frames stored one image file per camera and frame (ActorsHQ, MVHumanNet): read at the size the
-calibration promises, and resized for the store; what the importers of such layouts share."""
+"""Frames as the importers find them: one image file per camera and frame (ActorsHQ, MVHumanNet), read at
+the size the calibration promises and resized for the store, or the frames of a video (HuGe100K's views,
+a tracked video)."""
 
 from __future__ import annotations
 
@@ -30,3 +31,15 @@ def resize_frame(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     if (image.shape[1], image.shape[0]) == size:
         return np.ascontiguousarray(image)
     return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BILINEAR))
+
+
+def read_video_file(path: Path) -> tuple[np.ndarray, float]:
+    """Every frame of a video ``[T, H, W, 3]`` uint8 (imageio's ffmpeg plugin) and its frame rate."""
+    import imageio.v3 as iio
+
+    try:
+        frames = np.asarray(iio.imread(path, plugin="FFMPEG"))
+        fps = float(iio.immeta(path, plugin="FFMPEG").get("fps", 30.0))
+    except (OSError, RuntimeError, ValueError) as error:
+        raise ValueError(f"{path}: not a readable video ({error})") from error
+    return frames[..., :3], fps

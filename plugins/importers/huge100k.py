@@ -37,7 +37,7 @@ from pydantic import Field
 from lca.contracts.importer import Importer, ImporterConfig
 from lca.data.smplx_model_file import load_smplx_model_arrays
 from lca.data.writer import StoreWriter
-from lca_plugins.importers.frame_files import read_frame_file, resize_frame
+from lca_plugins.importers.frame_files import read_frame_file, read_video_file, resize_frame
 from lca_plugins.importers.safe_npy import load_pickled_npy
 
 SMPL_PARAMS = {  # the 189 values of ``smpl_params``, in order
@@ -202,16 +202,11 @@ def _numpy(value: Any) -> np.ndarray:
 
 def _video(path: Path, views: int) -> np.ndarray:
     """The view video's frames ``[V,H,W,3]``; one per view."""
-    import imageio.v3 as iio
-
     if not path.is_file():
         raise FileNotFoundError(
             f"HuGe100K view video {path} does not exist (set videos_dir if it is elsewhere)"
         )
-    try:
-        frames = np.asarray(iio.imread(path, plugin="FFMPEG"))[..., :3]
-    except (OSError, RuntimeError, ValueError) as error:
-        raise ValueError(f"{path}: not a readable video ({error})") from error
+    frames, _ = read_video_file(path)
     if frames.ndim != 4 or frames.shape[0] != views:
         raise ValueError(
             f"{path}: {frames.shape[0] if frames.ndim == 4 else 0} frames for {views} views in poses"

@@ -42,6 +42,7 @@ from PIL import Image
 from pydantic import Field
 
 from lca.contracts.importer import Importer
+from lca.data.json_file import read_json_object
 from lca.data.schema import MAX_TRANSLATION_M
 from lca.data.smplx_model_file import load_smplx_model_arrays
 from lca.data.writer import StoreWriter
@@ -84,8 +85,10 @@ class MvHumanNetImporter(Importer):
             raise FileNotFoundError(f"MVHumanNet outfit folder {root} does not exist")
         body = _SmplxModel(cfg.smplx_model)
         scale = _camera_scale(root / "camera_scale.pkl")
-        K_full, D, full_size = _intrinsics(root, scale)
-        extrinsics = _extrinsics(root / "camera_extrinsics.json", scale)
+        cameras_path = root / "camera_extrinsics.json"
+        cameras = read_json_object(cameras_path, "MVHumanNet camera file")
+        K_full, D, full_size = _intrinsics(root, scale, cameras)
+        extrinsics = _extrinsics(cameras, cameras_path, scale)
         names = cfg.cameras or sorted(extrinsics)
         unknown = [n for n in names if n not in extrinsics]
         if unknown:
@@ -255,25 +258,28 @@ def _camera_scale(path: Path) -> float:
     return scale
 
 
-def _intrinsics(root: Path, scale: float) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
-    """The full-size ``K``, the distortion and the full image size ``(W, H)``."""
+def _intrinsics(
+    root: Path, scale: float, cameras: dict[str, Any]
+) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+    """The full-size ``K``, the distortion and the full image size ``(W, H)`` (from an ``image_center`` of
+    four values in the extrinsics ``cameras``, else the dataset's rule)."""
     path = root / "camera_intrinsics.json"
-    data = _json(path)
+    data = read_json_object(path, "MVHumanNet camera file")
     try:
         K = np.asarray(data["intrinsics"], np.float64).reshape(3, 3)
         D = np.asarray(data.get("dist") or np.zeros(5), np.float64).reshape(-1)
     except (KeyError, TypeError, ValueError) as error:
         raise ValueError(f"{path}: expected {{'intrinsics': [[3x3]], 'dist': [...]}} ({error!r})") from error
-    centre = next(iter(_json(root / "camera_extrinsics.json").values()), {}).get("image_center", [])
+    centre = next(iter(cameras.values()), {}).get("image_center", [])
     if len(centre) >= 4:
         return K, D, (int(centre[2]), int(centre[3]))
     return K, D, FULL_SIZE_120_65 if math.isclose(scale, 120 / 65) else FULL_SIZE_OTHER
 
 
-def _extrinsics(path: Path, scale: float) -> dict[str, np.ndarray]:
-    """Per camera name, the world-to-camera matrix in metres."""
+def _extrinsics(cameras: dict[str, Any], path: Path, scale: float) -> dict[str, np.ndarray]:
+    """Per camera name, the world-to-camera matrix in metres (``cameras``: the JSON of ``path``)."""
     viewmats = {}
-    for key, entry in _json(path).items():
+    for key, entry in cameras.items():
         camera = key.rsplit(".", 1)[0].split("_")[-1]
         try:
             R = np.asarray(entry["rotation"], np.float64).reshape(3, 3)
@@ -288,18 +294,6 @@ def _extrinsics(path: Path, scale: float) -> dict[str, np.ndarray]:
     if not viewmats:
         raise ValueError(f"{path}: no cameras")
     return viewmats
-
-
-def _json(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise FileNotFoundError(f"MVHumanNet camera file {path} does not exist")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"{path}: not JSON ({error})") from error
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a JSON object, found {type(data).__name__}")
-    return data
 
 
 def _folder(root: Path, kind: str) -> Path:

@@ -34,6 +34,7 @@ from lca.contracts.importer import Importer
 from lca.data.smplx_model_file import load_smplx_model_arrays
 from lca.data.trackers import MEAN_HAND_KEYS, TrackedFrame, read_lhm_frame, read_smplerx_frame
 from lca.data.writer import StoreWriter
+from lca_plugins.importers.frame_files import read_video_file
 from lca_plugins.importers.studio_config import FrameSelectionConfig
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
@@ -174,7 +175,7 @@ def _frames(source: Path) -> tuple[np.ndarray, list[int], float]:
         return np.stack(images), numbers, 30.0
     if not source.is_file():
         raise FileNotFoundError(f"video or frame folder {source} does not exist")
-    frames, fps = _video(source)
+    frames, fps = read_video_file(source)
     return frames, list(range(len(frames))), fps
 
 
@@ -183,24 +184,13 @@ def _image(path: Path) -> np.ndarray:
         return np.asarray(image.convert("RGBA" if image.mode in ("RGBA", "LA", "PA") else "RGB"))
 
 
-def _video(path: Path) -> tuple[np.ndarray, float]:
-    import imageio.v3 as iio
-
-    try:
-        frames = np.asarray(iio.imread(path, plugin="FFMPEG"))
-        fps = float(iio.immeta(path, plugin="FFMPEG").get("fps", 30.0))
-    except (OSError, RuntimeError, ValueError) as error:
-        raise ValueError(f"{path}: not a readable video ({error})") from error
-    return frames[..., :3], fps
-
-
 def _masks(path: Path, count: int) -> np.ndarray:
     """Per-frame masks ``[T,H,W]`` from a PNG folder or an alpha-matte video."""
     if path.is_dir():
         files = sorted(path.glob("*.png"))
         masks = np.stack([np.asarray(Image.open(f).convert("L")) for f in files]) if files else np.zeros((0,))
     elif path.is_file():
-        masks = _video(path)[0].max(axis=-1)
+        masks = read_video_file(path)[0].max(axis=-1)
     else:
         raise FileNotFoundError(f"masks {path} do not exist (a folder of per-frame PNGs or an alpha video)")
     if len(masks) != count:
