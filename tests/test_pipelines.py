@@ -64,7 +64,7 @@ def _batch(store: Path, config_name: str, overrides: list[str]):
     return config, collate([dataset[0], dataset[1]])
 
 
-CASES = [(name, []) for name in VARIANTS]
+CASES = [(name, []) for name in VARIANTS] + [("lca-tiny", ["model.camera_embedding=plucker"])]
 
 
 @pytest.mark.parametrize(("name", "extra"), CASES, ids=[" ".join([n, *e]) for n, e in CASES])

@@ -40,6 +40,10 @@ class ModelOptions(Section):
     """Number of attention blocks in the backbone."""
     grad_checkpointing: bool = False
     """Recompute block activations in backward to save memory."""
+    camera_embedding: Literal["none", "plucker"] = "none"
+    """Per-view camera embedding added to the image tokens: ``plucker`` embeds the Plücker ray (direction,
+    moment) through each patch's centre, in the canonical frame of the reference's body root
+    (:mod:`lca.model.camera_embedding`), so a token knows where its view looked from; ``none``: no camera."""
 
 
 class LossOptions(Section):

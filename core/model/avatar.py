@@ -32,6 +32,7 @@ from lca.contracts.tokenizer import ReferencePoses, TokenizerInputs
 from lca.errors import ComponentBuildError
 from lca.gaussians import Gaussians
 from lca.model.backbone import Backbone
+from lca.model.camera_embedding import PluckerEmbedding
 from lca.registry import Registry, default_registry
 
 
@@ -132,6 +133,9 @@ class AvatarModel(nn.Module):
             if feed_forward:
                 self.encoder = build(config.slots["encoder"])
                 self.image_proj = nn.Linear(self.encoder.out_dim, width)
+                self.camera_embedding = (
+                    PluckerEmbedding(width) if config.model.camera_embedding == "plucker" else None
+                )
                 self.tokenizer = build(
                     config.slots["tokenizer"],
                     dim=width,
@@ -180,7 +184,17 @@ class AvatarModel(nn.Module):
                 template=self.template,
             )
         )
-        _, features = self.backbone(self.image_proj(encoded.tokens), read.tokens, view_mask)
+        image_tokens = self.image_proj(encoded.tokens)
+        if self.camera_embedding is not None:
+            if poses is None:
+                raise ValueError(
+                    "AvatarModel.create_avatar: model.camera_embedding='plucker' needs the reference views' "
+                    "cameras and template parameters (poses); pass them, or set model.camera_embedding=none"
+                )
+            image_tokens = image_tokens + self.camera_embedding(
+                self.template, poses.params, poses.viewmats, poses.Ks, encoded.grid, images.shape[-2:]
+            )
+        _, features = self.backbone(image_tokens, read.tokens, view_mask)
         canonical = self.decoder.canonical(features)
         if read.colors is not None and read.confidence is not None:
             canonical = with_color_prior(canonical, read.colors, read.confidence)
@@ -316,7 +330,11 @@ class AvatarModel(nn.Module):
         ids: dict[int, int] = {}
         groups = [
             *self.encoder.layer_groups(),
-            [*self.image_proj.parameters(), *self.tokenizer.parameters()],
+            [
+                *self.image_proj.parameters(),
+                *(self.camera_embedding.parameters() if self.camera_embedding is not None else ()),
+                *self.tokenizer.parameters(),
+            ],
             *self.backbone.layer_groups(),
         ]
         for depth, group in enumerate(groups):
