@@ -1,6 +1,6 @@
 """Benchmark: training steps per second and peak memory of a pipeline's stage on the CPU, 1 process vs 2
-processes under ``accelerate launch`` (scaling ratio), and the stage's data loader throughput against the
-samples per second training consumes, printed as one table.
+processes under ``accelerate launch`` (scaling ratio), with DDP and with FSDP (``run.parallel=fsdp``), and
+the stage's data loader throughput against the samples per second training consumes, printed as one table.
 
     python bench/train.py [--pipeline lca-tiny] [--stage pretrain] [--warmup 5] [--steps 30] [--quick]
     python bench/train.py --device cuda        # adds the --gpu-pipeline row (not run on a GPU yet)
@@ -30,20 +30,7 @@ from pathlib import Path
 from machine import LoadSampler, machine_line, run_measured, tail
 
 from lca.config import resolve_pipeline
-
-ACCELERATE_CPU = [
-    "-m",
-    "accelerate.commands.launch",
-    "--multi_gpu",
-    "--num_processes",
-    "2",
-    "--num_machines",
-    "1",
-    "--mixed_precision",
-    "no",
-    "--dynamo_backend",
-    "no",
-]
+from lca.testing.launch import accelerate_cpu_launch
 
 
 def step_times(run_dir: Path, stage: str) -> list[float]:
@@ -58,23 +45,27 @@ def step_times(run_dir: Path, stage: str) -> list[float]:
     raise SystemExit(f"no '{stage}/loss/total' TensorBoard scalars under {run_dir}")
 
 
-def train_once(args: argparse.Namespace, processes: int, out: Path, device: str) -> dict | str:
-    """One measured training run; a dict of rates and memory, or why it failed."""
+def train_once(
+    args: argparse.Namespace, processes: int, out: Path, device: str, parallel: str = "ddp"
+) -> dict | str:
+    """One measured training run (``parallel``: ``run.parallel``); a dict of rates and memory, or why it
+    failed."""
     steps = args.warmup + args.steps
     overrides = [
         f"schedule.{args.stage}.steps={steps}",
         "run.log_every=1",
         f"run.preview_every={steps + 1}",
         f"run.checkpoint_every={steps + 1}",
+        f"run.parallel={parallel}",
         *args.set,
     ]
-    run_dir = out / f"{device}-{processes}proc"
+    run_dir = out / f"{device}-{processes}proc-{parallel}"
     lca = ["-m", "lca", "train", args.pipeline, *overrides, "--stage", args.stage, "--run-dir", str(run_dir)]
     env = dict(os.environ)
     if processes == 1:
         command = [sys.executable, *lca]
     else:
-        command = [sys.executable, *ACCELERATE_CPU, *lca]
+        command = [*accelerate_cpu_launch(2), *lca]
         env["ACCELERATE_USE_CPU"] = "1"
     with LoadSampler() as load:
         measured = run_measured(command, run_dir.with_suffix(".log"), env)
@@ -156,9 +147,10 @@ def main() -> None:
     out = args.out or Path("runs/bench") / f"train-{time.strftime('%Y%m%d-%H%M%S')}"
     print(f"machine: {machine_line()}")
     rows: dict[str, dict | str] = {}
-    for processes in (1, 2):
+    for processes, parallel in ((1, "ddp"), (2, "ddp"), (2, "fsdp")):
         label = f"{args.pipeline} {args.stage}, CPU, {processes} process{'es' * (processes > 1)}"
-        rows[label] = train_once(args, processes, out, "cpu")
+        label += ", FSDP" if parallel == "fsdp" else ""
+        rows[label] = train_once(args, processes, out, "cpu", parallel)
         print(f"  {label}: done", flush=True)
     gpu_label = f"{args.gpu_pipeline} {args.stage}, 1 GPU"
     if args.device == "cuda":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
@@ -30,8 +31,9 @@ def train(
 ) -> None:
     """Train a pipeline: `lca train` alone trains lca-tiny through both stages on the synthetic data.
 
-    Under `accelerate launch -m lca train ...` the same command runs data-parallel (DDP, FSDP or DeepSpeed
-    through accelerate's own config). Synthetic stores (`synthetic://` paths) are generated on first use.
+    Under `accelerate launch -m lca train ...` the same command runs data-parallel on every process (DDP;
+    with `run.parallel=fsdp` the model is sharded over them). Synthetic stores (`synthetic://` paths) are
+    generated on first use.
     """
     from lca.config import resolve_pipeline
     from lca.train import end_process
@@ -48,9 +50,10 @@ def train(
 
 
 def _print_outputs(run: Path) -> None:
-    """Where the results are (only what exists: other processes of a multi-process run write nothing)."""
+    """Where the results are, printed by the main process only (the others of a multi-process run wrote
+    nothing)."""
     finals = sorted(run.glob("checkpoints/*/final"))
-    if not finals:
+    if not finals or int(os.environ.get("RANK", "0")) != 0:
         return
     console.print(f"\n[bold green]Training finished.[/] Run folder: {escape(str(run))}")
     for final in finals:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from lca.config.defaults import DEFAULT_LOSS_TERMS
 
@@ -93,6 +93,21 @@ class RunOptions(Section):
     """Abort after this many consecutive steps with a non-finite loss or gradient."""
     ema_decay: float | None = Field(None, gt=0, lt=1)
     """Keep an exponential moving average of the weights with this decay (None: off)."""
+    parallel: Literal["ddp", "fsdp"] = "ddp"
+    """How several processes share the work: ``ddp`` replicates the model on each (accelerate's DDP; also
+    the single-process case), ``fsdp`` shards weights, gradients and optimizer state over them (torch's
+    FSDP2, :mod:`lca.train.fsdp`; needs at least 2 processes; checkpoints hold per-process shards plus the
+    gathered full weights)."""
+
+    @model_validator(mode="after")
+    def _fsdp_without_ema(self) -> RunOptions:
+        if self.parallel == "fsdp" and self.ema_decay is not None:
+            raise ValueError(
+                "run.ema_decay is not supported with run.parallel=fsdp (the average would be a full copy of "
+                "the weights on every process, which is what sharding avoids): set run.ema_decay=null or "
+                "run.parallel=ddp"
+            )
+        return self
 
 
 class StageConfig(Section):

@@ -71,6 +71,9 @@ class TrainableModel(Protocol):
     def state_dict(self) -> dict[str, Tensor]: ...
 
 
+# Optional: a model may offer ``fsdp_units() -> list[nn.Module]``, the submodules that ``run.parallel=fsdp``
+# shards as their own units (e.g. every attention block); without it the model is sharded as one unit.
+
 ModelFactory = Callable[[PipelineConfig, Registry], nn.Module]
 """Builds the (untrained) model of a pipeline. It must return an ``nn.Module`` honouring
 :class:`TrainableModel`, freshly initialised from the global torch seed."""

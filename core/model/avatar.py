@@ -321,6 +321,12 @@ class AvatarModel(nn.Module):
         )
 
     # ------------------------------------------------------------------------------ training support
+    def fsdp_units(self) -> list[nn.Module]:
+        """The submodules sharded as their own units under ``run.parallel=fsdp`` (each gathered only while
+        it computes): every backbone block and the encoder; the rest (tokenizer, drivers, decoder) forms
+        the root unit."""
+        return [*self.backbone.blocks, self.encoder]
+
     def layer_depths(self) -> tuple[dict[str, int], int]:
         """Depth of every parameter for layer-wise lr decay, and the top depth.
 

@@ -6,6 +6,7 @@ every process unless it says otherwise; the ones that write files write on the m
 
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -15,6 +16,7 @@ from typing import Any
 from torch import nn
 
 from lca.train import checkpoint as ckpt
+from lca.train import fsdp
 from lca.train.optim import build_ema
 from lca.train.preview import preview_grid, save_preview
 from lca.train.stage import StageLoop, StepResult
@@ -158,17 +160,31 @@ class Checkpointer(TrainingCallback):
 
     def save(self, loop: StageLoop, name: str, *, final: bool) -> Path:
         stage_dir = self.folder / loop.stage.name
-        if loop.accelerator.is_main_process:
+        acc = loop.accelerator
+        weights: nn.Module | dict[str, Any] = loop.unwrapped
+        temporary = None
+        if loop.sharded:  # every process writes its shard, then the full weights are gathered to main
+            temporary = stage_dir / f".tmp-{name}-sharded"
+            if acc.is_main_process:
+                if temporary.exists():
+                    shutil.rmtree(temporary)
+                temporary.mkdir(parents=True)
+            acc.wait_for_everyone()
+            if not final:
+                fsdp.save_sharded(temporary / fsdp.SHARDED_DIR, loop.model, loop.base_optimizer)
+            weights = fsdp.full_state_dict(loop.model)
+        if acc.is_main_process:
             state = None
             if not final:
                 state = {
                     "step": loop.step_count,
-                    "optimizer": loop.optimizer.state_dict(),
                     "scheduler": loop.scheduler.state_dict(),
                     "rng": ckpt.capture_rng_state(),
                     "bad_steps": loop.bad_total,
                     "skipped_samples": loop.skipped_total,
                 }
+                if not loop.sharded:
+                    state["optimizer"] = loop.optimizer.state_dict()
             meta = {
                 "stage": loop.stage.name,
                 "stage_index": loop.index,
@@ -176,18 +192,21 @@ class Checkpointer(TrainingCallback):
                 "final": final,
                 "pipeline": loop.config.name,
                 "signature": ckpt.model_signature(loop.config),
+                "sharded": loop.sharded and not final,
+                "processes": acc.num_processes,
             } | self.meta
             ckpt.save_checkpoint(
                 stage_dir,
                 name,
-                model=loop.unwrapped,
+                model=weights,
                 state=state,
                 ema=self.ema.model if self.ema is not None else None,
                 config_yaml=self.config_yaml,
                 meta=meta,
+                temporary=temporary,
             )
             ckpt.prune(stage_dir, self.keep_last)
-        loop.accelerator.wait_for_everyone()
+        acc.wait_for_everyone()
         self.last = stage_dir / name
         return self.last
 

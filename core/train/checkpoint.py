@@ -7,15 +7,19 @@ Layout (one directory per checkpoint, under ``<run>/checkpoints/<stage>/``)::
         model.safetensors     the model's weights (safetensors)
         ema.safetensors       the EMA weights, when ``run.ema_decay`` is set
         state.pt              optimizer, scheduler, RNG and step state: tensors, dicts, lists and numbers
-                              only, so it loads with ``torch.load(weights_only=True)``
+                              only, so it loads with ``torch.load(weights_only=True)`` (an FSDP run's
+                              optimizer state is in ``sharded/`` instead)
+        sharded/              FSDP runs (``run.parallel: fsdp``), periodic checkpoints: every process's
+                              shard of the weights and optimizer state (``torch.distributed.checkpoint``)
         config.yaml           the resolved pipeline config with versions
         meta.json             stage, step, model signature (slot types) and the sha256 of every file above
 
 Atomicity: everything is written into ``.tmp-<name>-<pid>/``, each file fsynced, ``meta.json`` last, then the
-directory is renamed into place with ``os.replace`` and its parent fsynced. A ``kill -9`` therefore leaves
-either the complete checkpoint or a temporary directory that is ignored (and removed by the next save).
-A checkpoint whose files do not match their recorded sha256 (truncated, bit rot, edited) is refused with a
-message naming the file, and :func:`find_latest` falls back to the previous one.
+directory is renamed into place with ``os.replace`` and its parent fsynced (an FSDP run's processes write
+their shards into that same temporary directory first, and the main process checksums them with the rest).
+A ``kill -9`` therefore leaves either the complete checkpoint or a temporary directory that is ignored (and
+removed by the next save). A checkpoint whose files do not match their recorded sha256 (truncated, bit rot,
+edited) is refused with a message naming the file, and :func:`find_latest` falls back to the previous one.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from typing import Any
 import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
-from safetensors.torch import load_model, save_model
+from safetensors.torch import load_model, save_file, save_model
 from torch import nn
 
 from lca.errors import LcaError
@@ -213,19 +217,24 @@ def save_checkpoint(
     directory: Path,
     name: str,
     *,
-    model: nn.Module,
+    model: nn.Module | Mapping[str, torch.Tensor],
     state: Mapping[str, Any] | None,
     ema: nn.Module | None,
     config_yaml: str,
     meta: Mapping[str, Any],
+    temporary: Path | None = None,
 ) -> Path:
-    """Write ``directory/name`` atomically (see the module doc) and return its path. ``meta`` must hold
-    ``stage``, ``stage_index``, ``step``, ``final``, ``pipeline`` and ``signature``; an existing checkpoint of
-    the same name is replaced as a whole."""
-    weights = {f"model.{k}": v for k, v in model.state_dict().items()}
+    """Write ``directory/name`` atomically (see the module doc) and return its path. ``model`` is a module or
+    its state dict (e.g. the full weights gathered from shards). ``meta`` must hold ``stage``,
+    ``stage_index``, ``step``, ``final``, ``pipeline`` and ``signature``; an existing checkpoint of the same
+    name is replaced as a whole. ``temporary``: a folder under ``directory`` already holding files other
+    processes wrote for this checkpoint (the shards of an FSDP run); they are checksummed and moved into
+    place with the rest."""
+    weights = dict(model) if isinstance(model, Mapping) else model.state_dict()
+    named = {f"model.{k}": v for k, v in weights.items()}
     if ema is not None:
-        weights |= {f"ema.{k}": v for k, v in ema.state_dict().items()}
-    bad = non_finite_names(weights)
+        named |= {f"ema.{k}": v for k, v in ema.state_dict().items()}
+    bad = non_finite_names(named)
     if bad:  # refused before anything is written: the previous checkpoint stays the newest
         shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
         raise CheckpointError(
@@ -234,23 +243,28 @@ def save_checkpoint(
             "(a custom loss or optimizer?), so resume from the last good one with a lower lr."
         )
     directory.mkdir(parents=True, exist_ok=True)
-    temporary = directory / f".tmp-{name}-{os.getpid()}"
-    if temporary.exists():
-        shutil.rmtree(temporary)
-    temporary.mkdir()
-    save_model(model, str(temporary / MODEL_FILE))
+    if temporary is None:
+        temporary = directory / f".tmp-{name}-{os.getpid()}"
+        if temporary.exists():
+            shutil.rmtree(temporary)
+        temporary.mkdir()
+    if isinstance(model, Mapping):
+        save_file({k: v.contiguous() for k, v in weights.items()}, str(temporary / MODEL_FILE))
+    else:
+        save_model(model, str(temporary / MODEL_FILE))
     if ema is not None:
         save_model(ema, str(temporary / EMA_FILE))
     if state is not None:
         torch.save(dict(state), temporary / STATE_FILE)
     (temporary / CONFIG_FILE).write_text(config_yaml, encoding="utf-8")
-    files = sorted(p.name for p in temporary.iterdir())
+    files = sorted(p.relative_to(temporary).as_posix() for p in temporary.rglob("*") if p.is_file())
     for file in files:
         _fsync_file(temporary / file)
     record = {"format": FORMAT, **meta, "files": {f: _sha256(temporary / f) for f in files}}
     (temporary / META_FILE).write_text(json.dumps(record, indent=2), encoding="utf-8")
     _fsync_file(temporary / META_FILE)
-    _fsync_dir(temporary)
+    for folder in sorted({(temporary / f).parent for f in files}, reverse=True):
+        _fsync_dir(folder)
     final = directory / name
     if final.exists():  # os.replace cannot replace a non-empty directory: move the old one aside first
         stale = directory / f".tmp-old-{name}-{os.getpid()}"

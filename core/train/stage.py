@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -33,6 +33,7 @@ from lca.errors import ComponentBuildError, TrainingError
 from lca.losses import LossTerms, Objective
 from lca.registry import Registry
 from lca.train import checkpoint as ckpt
+from lca.train import fsdp
 from lca.train.optim import build_optimizer, build_scheduler
 
 log = logging.getLogger(__name__)
@@ -166,7 +167,11 @@ class StageLoop:
         load_initial(model, resume_from or initial, config)
         freeze(model, stage.freeze)
         model.to(acc.device)
+        self.sharded = run.parallel == "fsdp"
+        if self.sharded:  # before the optimizer, which then holds only this process's shards
+            fsdp.shard_model(model, acc.device)
         optimizer = build_optimizer(model, stage.lr, stage.weight_decay, stage.layer_decay)
+        self.base_optimizer = optimizer  # the torch optimizer; self.optimizer may be accelerate's wrapper
         self.scheduler = build_scheduler(optimizer, stage.warmup_steps, stage.steps)
         self.dataset = build_dataset(config, stage, registry)
         weights = getattr(self.dataset, "sample_weights", lambda: None)()
@@ -179,11 +184,19 @@ class StageLoop:
             num_workers=run.num_workers,
             generator=torch.Generator().manual_seed(run.seed),  # keeps the global torch RNG untouched
         )
-        self.model, self.optimizer, self.loader = acc.prepare(model, optimizer, loader)
+        if self.sharded:  # sharded already: accelerate must not wrap it in DDP as well
+            self.model = model
+            self.optimizer, self.loader = acc.prepare(optimizer, loader)
+        else:
+            self.model, self.optimizer, self.loader = acc.prepare(model, optimizer, loader)
         self.step_count, self.bad_total, self.bad_in_row, self.skipped_total = 0, 0, 0, 0
         if resume_from is not None:
             state = ckpt.load_state(resume_from)
-            self.optimizer.load_state_dict(state["optimizer"])
+            self._check_layout(resume_from)
+            if self.sharded:
+                fsdp.load_sharded(resume_from.path / fsdp.SHARDED_DIR, self.model, optimizer)
+            else:
+                self.optimizer.load_state_dict(state["optimizer"])
             self.scheduler.load_state_dict(state["scheduler"])
             self.step_count, self.bad_total = int(state["step"]), int(state["bad_steps"])
             self.skipped_total = int(state.get("skipped_samples", 0))  # absent in older checkpoints
@@ -194,6 +207,33 @@ class StageLoop:
         self.samples_per_step = stage.batch_size * stage.grad_accumulation * acc.num_processes
         self.interrupted = False
         self._batches = self._batch_stream(self.step_count * stage.grad_accumulation)
+
+    def _check_layout(self, checkpoint: ckpt.Checkpoint) -> None:
+        """A resume continues the optimizer state as it was written: sharded by an FSDP run, whole by a
+        DDP one; the other kind is refused by name (its weights can still start a stage: ``init_from``)."""
+        written = "fsdp" if checkpoint.meta.get("sharded") else "ddp"
+        if written != self.config.run.parallel:
+            raise TrainingError(
+                f"Checkpoint {checkpoint.path} was written with run.parallel={written}; this run has "
+                f"run.parallel={self.config.run.parallel}. Resume it with run.parallel={written}, or start "
+                f"a stage from its weights with schedule.{self.stage.name}.init_from={checkpoint.path}."
+            )
+
+    @contextmanager
+    def _micro_batch(self, last: bool) -> Iterator[None]:
+        """The context of one micro-batch's forward and backward: gradients reduced across processes only
+        on the last, under accelerate's autocast."""
+        if not self.sharded:
+            sync = nullcontext() if last else self.accelerator.no_sync(self.model)
+            with sync, self.accelerator.autocast():
+                yield
+            return
+        with (
+            nullcontext() if last else fsdp.no_sync(self.model),
+            fsdp.quiet_view_warnings(),
+            self.accelerator.autocast(),
+        ):
+            yield
 
     @property
     def unwrapped(self) -> nn.Module:
@@ -227,15 +267,15 @@ class StageLoop:
         for micro in range(stage.grad_accumulation):
             batch = next(self._batches)
             skipped += len(batch.skipped)
-            sync = nullcontext() if micro == stage.grad_accumulation - 1 else acc.no_sync(model)
-            with sync, acc.autocast():
+            with self._micro_batch(micro == stage.grad_accumulation - 1):
                 output = model(batch)
                 losses = self.objective(output, batch, self.step_count)
                 acc.backward(losses.total / stage.grad_accumulation)
             totals.append(losses.total.detach().float())
         assert output is not None and batch is not None and losses is not None
         clip = stage.clip_grad_norm if stage.clip_grad_norm is not None else float("inf")
-        grad_norm = torch.as_tensor(acc.clip_grad_norm_(self.trainable, clip), device=acc.device).float()
+        norm = fsdp.local_value(acc.clip_grad_norm_(self.trainable, clip))
+        grad_norm = torch.as_tensor(norm, device=acc.device).float()
         finite = bool(torch.isfinite(torch.stack(totals)).all())
         if acc.mixed_precision != "fp16":  # with fp16 the grad scaler skips overflowing steps itself
             finite = finite and bool(torch.isfinite(grad_norm))

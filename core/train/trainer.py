@@ -1,5 +1,6 @@
-"""The trainer: a pipeline config's schedule run on ``accelerate`` (one CPU, ``accelerate launch``, DDP,
-FSDP or DeepSpeed through accelerate's own config). See docs/training.md for the behaviours in prose.
+"""The trainer: a pipeline config's schedule run on ``accelerate`` (one process, or several launched by
+``accelerate launch``/``torchrun``: DDP, or FSDP with ``run.parallel=fsdp``, :mod:`lca.train.fsdp`). See
+docs/training.md for the behaviours in prose.
 
 It talks to the model only through :mod:`lca.contracts.model` and never branches on a component's type.
 What it adds to the shared stage loop (:class:`lca.train.stage.StageLoop`) is the run: one run folder
@@ -90,6 +91,20 @@ def resolve_mixed_precision(requested: str) -> str:
         )
         return "no"
     return requested
+
+
+def _check_launch(distributed_type: Any) -> None:
+    """Refuse launches whose sharding accelerate would do itself (its FSDP or DeepSpeed plugins): the
+    toolkit's checkpoints, resume and gradient clipping are built and tested for DDP and for its own FSDP
+    (``run.parallel=fsdp``), not for those wrappers."""
+    name = getattr(distributed_type, "value", str(distributed_type))
+    if name in ("FSDP", "DEEPSPEED"):
+        raise TrainingError(
+            f"This launch asks accelerate for {name} (its config or --use_fsdp/--use_deepspeed), which the "
+            "toolkit does not use: launch plain multi-GPU processes (e.g. --config_file "
+            "examples/accelerate/one-node-8gpu.yaml) and set run.parallel=fsdp to shard the model "
+            "(docs/training.md, 'Several processes')."
+        )
 
 
 def choose_run_dir(config: PipelineConfig, run_dir: Path | None, resume: bool) -> Path:
@@ -195,6 +210,7 @@ class Trainer:
             project_dir=str(self.run_dir),
             cpu=cpu,
         )
+        _check_launch(self.accelerator.distributed_type)
         self.meta = run_meta(registry)
         self.config_yaml = config.to_yaml(meta=self.meta)
         self.results: list[StageResult] = []
