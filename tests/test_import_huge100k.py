@@ -36,7 +36,7 @@ def _shifted_viewmats(meta) -> np.ndarray:
     return meta.viewmats.astype(np.float64) @ shift
 
 
-def _write_huge(root: Path, truth: StoreReader, group: str, model: dict) -> None:
+def _write_huge(root: Path, truth: StoreReader, group: str, model: dict, subject: str = SUBJECT) -> None:
     meta = truth.meta(group)
     p = dict(meta.params(0))
     p["transl"] = np.zeros(3)
@@ -49,18 +49,18 @@ def _write_huge(root: Path, truth: StoreReader, group: str, model: dict) -> None
          torch.tensor(K[[0, 1, 0, 1], [0, 1, 2, 2]], dtype=torch.float32)]  # fx, fy, cx, cy
         for viewmat, K in zip(_shifted_viewmats(meta), meta.Ks.astype(np.float64), strict=True)
     ]  # fmt: skip
-    (root / "param").mkdir(parents=True)
-    (root / "videos").mkdir()
+    (root / "param").mkdir(parents=True, exist_ok=True)
+    (root / "videos").mkdir(exist_ok=True)
     np.save(
-        root / "param" / f"{SUBJECT}.npy", {"smpl_params": smpl_params, "poses": poses}, allow_pickle=True
+        root / "param" / f"{subject}.npy", {"smpl_params": smpl_params, "poses": poses}, allow_pickle=True
     )
     views = [
         np.where(truth.read_mask(group, 0, c)[..., None] > 127, truth.read_frame(group, 0, c), 255)
         for c in range(meta.num_cameras)
     ]  # fmt: skip
     views = np.stack(views).astype(np.uint8)
-    iio.imwrite(root / "videos" / f"{SUBJECT}.mp4", views, plugin="FFMPEG", fps=15, quality=10)
-    Image.fromarray(views[0]).save(root / "videos" / f"{SUBJECT}.jpg")
+    iio.imwrite(root / "videos" / f"{subject}.mp4", views, plugin="FFMPEG", fps=15, quality=10)
+    Image.fromarray(views[0]).save(root / "videos" / f"{subject}.jpg")
 
 
 @pytest.fixture(scope="module")

@@ -168,10 +168,17 @@ def index(
 
 @app.command("import")
 def import_(
-    source: Path = typer.Argument(
-        None, help="What to import, in the importer's format (transforms-json: a folder or a video)."
+    sources: list[Path] = typer.Argument(
+        None,
+        metavar="SOURCE",
+        help="What to import, in the importer's format (transforms-json: a folder or a video); several with "
+        "--shard-size.",
     ),
-    store: str = typer.Argument(None, help="Store to create (path or fsspec URL)."),
+    store: str = typer.Argument(
+        None,
+        metavar="STORE",
+        help="Store to create (path or fsspec URL); with --shard-size, the folder of the shards.",
+    ),
     format_: str = typer.Option(
         DEFAULT_IMPORTER, "--format", "-f", help="Registered importer (see --list-formats)."
     ),
@@ -195,6 +202,14 @@ def import_(
     codec: Codec = typer.Option(None, "--codec", help="Image codec (default zstd)."),
     quality: int = typer.Option(None, "--quality", help="JPEG/WebP quality (default 95)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing store."),
+    shard_size: int = typer.Option(
+        None,
+        "--shard-size",
+        min=1,
+        help="Write shards of at most this many units (subjects, sequences) into the folder STORE, joined "
+        "by STORE/<format>.parquet (a manifest).",
+    ),
+    workers: int = typer.Option(1, "--workers", min=1, help="With --shard-size: shards written at once."),
 ) -> None:
     """Import SOURCE into a new STORE with a registered importer (`--format`, default transforms-json).
 
@@ -208,6 +223,11 @@ def import_(
     without that field rejects it); `lca registry show importer NAME` lists a format's fields and
     `lca registry list importer` (or --list-formats) the formats. A plugin adds a format with one
     registry.yaml line (docs/data.md).
+
+    With --shard-size N, `lca data import --format F SOURCE... FOLDER` imports many sources (or one source of
+    many subjects, e.g. a HuGe100K folder) into shards FOLDER/F-00000.zarr, ... of at most N units each
+    (one unit each for formats that write one sequence per store), --workers at once, and indexes them into
+    FOLDER/F.parquet, which training, `lca data check` and `lca data list` take like a store.
     """
     from lca.registry import default_registry
 
@@ -216,8 +236,13 @@ def import_(
 
         list_components("importer", None)
         return
-    if source is None or store is None:
+    if not sources or store is None:
         raise LcaError("Give SOURCE and STORE: lca data import [--format NAME] SOURCE STORE.")
+    if len(sources) > 1 and shard_size is None:
+        raise LcaError(
+            f"{len(sources)} sources given: a store takes one; add --shard-size N to import them all into "
+            f"shards under the folder {store} (joined by a manifest)."
+        )
     shorthands = {
         "layout": layout.value if layout else None,
         "transforms": str(transforms) if transforms else None,
@@ -234,14 +259,23 @@ def import_(
     registry = default_registry()
     registry.load("importer", format_, where="lca data import --format")
     importer = registry.build("importer", format_, params)
+    shown_sources = " ".join(str(source) for source in sources)
     try:
-        names = importer.import_into(source, store)
+        if shard_size is None:
+            names = importer.import_into(sources[0], store)
+        else:
+            from lca.data.import_shards import import_shards
+
+            manifest, names = import_shards(
+                format_, params, sources, Path(store), shard_size=shard_size, workers=workers
+            )
     except LcaError:
         raise
     except (FileNotFoundError, ValueError) as error:  # the importer contract: these name the file at fault
-        raise LcaError(f"lca data import --format {format_} {source}: {error}") from error
+        raise LcaError(f"lca data import --format {format_} {shown_sources}: {error}") from error
     shown = escape(", ".join(f"'{name}'" for name in names))
-    console.print(f"imported group(s) {shown} into {escape(store)} (format {escape(format_)})")
+    where = store if shard_size is None else f"shards indexed by {manifest}"
+    console.print(f"imported group(s) {shown} into {escape(str(where))} (format {escape(format_)})")
 
 
 def _importer_params(settings: list[str], shorthands: dict[str, Any]) -> dict[str, Any]:

@@ -63,6 +63,9 @@ class Importer(ABC):
     Config: ClassVar[type[ImporterConfig]] = ImporterConfig
     test_config: ClassVar[dict[str, Any]] = {}
     """Params of a small test build (conformance tests build ``cls(Config(**test_config))``)."""
+    many_units_per_store: ClassVar[bool] = False
+    """Whether :meth:`import_units` takes several units into one store (sharded imports then put up to
+    ``--shard-size`` units in each shard); otherwise each shard holds one unit."""
 
     def __init__(self, config: ImporterConfig, **context: Any) -> None:
         self.config = config
@@ -72,3 +75,18 @@ class Importer(ABC):
         """Import ``source`` into a new store at ``store`` (a path or fsspec URL); return the group names
         written. A source that does not follow the format raises an error naming the file and the entry
         at fault (``FileNotFoundError`` / ``ValueError``)."""
+
+    def units(self, source: str | Path) -> list[str | Path]:
+        """The independent pieces of ``source`` a sharded import (:mod:`lca.data.import_shards`) may spread
+        over several stores, each importable on its own. Default: the whole source is one unit; a format
+        whose one source holds many people (a folder of subjects) lists them."""
+        return [source]
+
+    def import_units(self, units: list[str | Path], store: str) -> list[str]:
+        """Import ``units`` (from :meth:`units`) into one new store. Default: one unit, through
+        :meth:`import_into`; a format with ``many_units_per_store`` takes several."""
+        if len(units) != 1:
+            raise ValueError(
+                f"{type(self).__name__} writes one unit per store; got {len(units)} (shard size 1)"
+            )
+        return self.import_into(units[0], store)

@@ -5,12 +5,11 @@ their index only, so the shards hold exactly the people one store of the same si
 
 from __future__ import annotations
 
-import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from lca.data.manifest import index_stores
+from lca.data.processes import map_in_processes
 from lca.data.synth.config import Layout, SynthConfig
 
 
@@ -47,11 +46,5 @@ def synthesize_shards(
         )
         path = out / f"{layout}-{k:05d}.zarr"
         jobs.append((shard.model_dump(), str(path), overwrite, None if cache_dir is None else str(cache_dir)))
-    if workers > 1 and len(jobs) > 1:
-        # spawn: a forked child would inherit torch's thread pools and the parent's open stores
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=context) as pool:
-            shards = list(pool.map(_write_shard, jobs))
-    else:
-        shards = [_write_shard(job) for job in jobs]
+    shards = map_in_processes(_write_shard, jobs, workers)
     return index_stores(shards, out / f"{layout}.parquet")

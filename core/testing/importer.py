@@ -24,7 +24,8 @@ def check_importer(
 ) -> list[str]:
     """Import ``source`` with importer ``name`` into a temporary store and check the contract: the class
     subclasses :class:`Importer`, the store passes :func:`~lca.data.check.check_store`, has the configured
-    layout, and holds every group name returned (at least one). ``params`` (default: the class's
+    layout, holds every group name returned (at least one), and the source's units
+    (:meth:`Importer.units`) imported together write the same groups. ``params`` (default: the class's
     ``test_config``) configure the build. Returns the group names; raises ``AssertionError`` naming what
     failed."""
     cls = registry.load("importer", name)
@@ -52,4 +53,21 @@ def check_importer(
                 f"importer '{name}' returned groups {missing} that are not in the store "
                 f"(it holds {reader.group_names()})"
             )
+        _check_units(importer, name, source, names, Path(folder))
     return names
+
+
+def _check_units(importer: Importer, name: str, source: str | Path, names: list[str], folder: Path) -> None:
+    """The source's units (what a sharded import spreads over stores), imported into one store, give the
+    same groups as the source itself; a format writing one unit per store lists exactly one."""
+    units = importer.units(source)
+    if not isinstance(units, list) or not units:
+        raise AssertionError(f"importer '{name}': units({source!r}) gave {units!r}, not a non-empty list")
+    if not type(importer).many_units_per_store and len(units) != 1:
+        raise AssertionError(
+            f"importer '{name}' lists {len(units)} units of one source but writes one unit per store "
+            "(set many_units_per_store = True and take them all in import_units)"
+        )
+    again = importer.import_units(units, str(folder / "units.zarr"))
+    if again != names:
+        raise AssertionError(f"importer '{name}': import_units wrote {again}, import_into wrote {names}")

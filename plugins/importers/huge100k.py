@@ -71,15 +71,23 @@ class HuGe100KImporter(Importer):
 
     Config: ClassVar[type[HuGe100KConfig]] = HuGe100KConfig
     config: HuGe100KConfig
+    many_units_per_store: ClassVar[bool] = True
 
     def import_into(self, source: str | Path, store: str) -> list[str]:
+        return self.import_units(self.units(source), store)
+
+    def units(self, source: str | Path) -> list[str | Path]:
+        """One unit per subject: the ``param/<subject>.npy`` files of SOURCE (at most ``max_subjects``)."""
+        return list(_subjects(Path(source))[: self.config.max_subjects])
+
+    def import_units(self, units: list[str | Path], store: str) -> list[str]:
         cfg = self.config
         mean = load_smplx_model_arrays(
             cfg.smplx_model,
             ("hands_meanl", "hands_meanr"),
             "HuGe100K's hand poses are relative to SMPL-X's mean hand",
         )
-        params_files = _subjects(Path(source))[: cfg.max_subjects]
+        params_files = [Path(unit) for unit in units]
         subjects = [_read_subject(path, mean) for path in params_files]  # every file checked before writing
         names = []
         with StoreWriter(store, "studio", **cfg.writer_options()) as writer:
