@@ -1,5 +1,6 @@
 """FSDP (``run.parallel=fsdp``, torch's FSDP2) on the CPU: lca-tiny at test size trained by 2 gloo processes
-launched with ``accelerate launch``, against the same run under DDP.
+launched with ``accelerate launch``, against the same run under DDP (2 micro-batches per step, so gradient
+accumulation without reduction is exercised too).
 
 - the loss trajectory and the final weights equal DDP's within 1e-5 (relative; measured: identical);
 - the periodic checkpoints hold real shards (every split parameter and its Adam moments in two chunks, one
@@ -40,6 +41,7 @@ def _overrides(store: Path) -> list[str]:
         f"schedule.posttrain.steps={STEPS}",
         "schedule.posttrain.warmup_steps=1",
         "schedule.posttrain.batch_size=1",
+        "schedule.posttrain.grad_accumulation=2",  # the micro-batch before the last reduces nothing
         f"run.checkpoint_every={EVERY}",
         "run.log_every=1",
     ]
