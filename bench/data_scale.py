@@ -88,6 +88,7 @@ def _measure(kind: str, path: str) -> None:
     reader = ManifestReader(path) if kind == "manifest" else StoreReader(path)
     opened = time.perf_counter() - start
     groups = len(reader.group_names())
+    del reader  # the dataset opens its own: a training process holds one reader, not two
     start = time.perf_counter()
     dataset = default_registry().build("dataset", "studio", {"path": path, "split": "train", "image_size": 32,
                                                              "face_reference": False})  # fmt: skip
