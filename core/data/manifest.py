@@ -129,22 +129,27 @@ class ManifestReader:
     """The groups of a manifest, read like one store (see the module doc)."""
 
     def __init__(self, url: str, storage_options: Mapping[str, Any] | None = None) -> None:
+        import pyarrow as pa
         import pyarrow.compute as pc
-        import pyarrow.parquet as pq
+        import pyarrow.dataset as pads
 
         self.url = str(url)
         self.storage_options = dict(storage_options) if storage_options else None
         filesystem, path = _filesystem(self.url, self.storage_options)
+        # The system allocator, not Arrow's default (mimalloc), which keeps the read's buffers: a million
+        # rows held 168 MiB after reading a 54 MiB table with the default pool, 117 MiB with this one.
+        pool = pa.system_memory_pool()
+        read = pads.ParquetFileFormat(read_options=pads.ParquetReadOptions(dictionary_columns=REPEATED))
         try:
-            table = pq.read_table(
-                path, columns=list(COLUMNS[:9]), filesystem=filesystem, read_dictionary=REPEATED
+            table = pads.dataset(path, format=read, filesystem=filesystem).to_table(
+                columns=list(COLUMNS[:9]), memory_pool=pool
             )
         except (OSError, ValueError) as error:  # missing file, not Parquet, missing columns
             raise LcaError(
                 f"Manifest {self.url} cannot be read ({error}); build one with `lca data index`."
             ) from error
         # Arrow columns, not Python objects: a million rows cost their bytes, not a million strs each.
-        self._table = table.combine_chunks()
+        self._table = table.combine_chunks(memory_pool=pool)
         layouts = pc.unique(self._table.column("layout")).to_pylist()
         if len(layouts) != 1:
             raise LcaError(f"Manifest {self.url}: layouts {layouts}; a manifest holds one layout.")
