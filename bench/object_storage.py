@@ -11,7 +11,6 @@ reads, one request per chunk) at loopback latency, not a cloud bucket's throughp
 from __future__ import annotations
 
 import argparse
-import socket
 import tempfile
 import time
 from pathlib import Path
@@ -43,10 +42,9 @@ def main() -> None:
 
     from lca.contracts.sample import collate
     from lca.registry import default_registry
+    from lca.testing.helpers import free_port
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     options = {"endpoint_url": f"http://127.0.0.1:{port}", "key": "bench", "secret": "bench",

@@ -5,7 +5,6 @@ a training step runs from the manifest with the bucket's credentials as ``storag
 from __future__ import annotations
 
 import json
-import socket
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +13,7 @@ from data_stores import make_store
 from importer_truth import trains_one_step
 
 from lca.data.manifest import ManifestReader, index_stores
+from lca.testing.helpers import free_port
 
 BUCKET = "lca-test"
 
@@ -24,9 +24,7 @@ def s3() -> dict:
         "moto.server", reason="moto[server] (a dev dependency) is not installed"
     )
     s3fs = pytest.importorskip("s3fs")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     server = server_module.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     options = {"endpoint_url": f"http://127.0.0.1:{port}", "key": "testing", "secret": "testing",

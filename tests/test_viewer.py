@@ -21,16 +21,11 @@ from avatar_helpers import make_run, make_stores
 from PIL import Image
 
 from lca.cli import main
+from lca.testing.helpers import free_port
 from lca.viewer.pose import PRESETS, PoseControls
 from lca.viewer.server import AvatarViewer, camera_matrices
 
 GREY = 127.5  # the viewer's background, 0.5 grey
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +115,7 @@ def test_the_browser_draws_the_person_and_a_pose_control_changes_it(avatar: dict
     from selenium.webdriver.chrome.service import Service
 
     viewer = AvatarViewer(
-        [("person", avatar["file"])], port=_free_port(), size=192, output_dir=avatar["folder"]
+        [("person", avatar["file"])], port=free_port(), size=192, output_dir=avatar["folder"]
     )
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
@@ -198,7 +193,7 @@ def test_following_a_run_shows_each_new_checkpoint_and_the_losses(avatar: dict, 
     assert first is not None and first.label == "pretrain/step-00000005" and follower.group == "g002"
     assert follower.poll() is None  # nothing new
     viewer = AvatarViewer(
-        [(first.label, first.avatar)], port=_free_port(), size=32, follow=follower, poll_s=0.2
+        [(first.label, first.avatar)], port=free_port(), size=32, follow=follower, poll_s=0.2
     )
     try:
         shutil.move(tmp_path / "later", final)
@@ -256,7 +251,7 @@ def test_code_directions_find_the_line_the_codes_lie_on() -> None:
 def test_the_expression_code_sliders_reach_the_decoder(avatar: dict) -> None:
     """lca-tiny's expression driver reads face crops: its code's first principal direction changes the
     driven picture and leaves the canonical Gaussians (corrections off) as they were."""
-    viewer = AvatarViewer([("person", avatar["file"])], port=_free_port(), size=48)
+    viewer = AvatarViewer([("person", avatar["file"])], port=free_port(), size=48)
     try:
         assert viewer.code_sliders, "a face-crop expression driver gets principal-direction sliders"
         camera = (np.asarray(viewer.server.initial_camera.position), np.array([0.0, 1.0, 0.0, 0.0]), 0.7, 1.0)
@@ -279,7 +274,7 @@ def test_a_motion_plays_and_a_recording_becomes_an_mp4(avatar: dict, tmp_path: P
 
     motion = demo_motion(frames=6, fps=20.0, face_size=16)
     viewer = AvatarViewer(
-        [("person", avatar["file"])], port=_free_port(), size=32, motion=motion, output_dir=tmp_path
+        [("person", avatar["file"])], port=free_port(), size=32, motion=motion, output_dir=tmp_path
     )
     try:
         camera = (np.asarray(viewer.server.initial_camera.position), np.array([0.0, 1.0, 0.0, 0.0]), 0.7, 1.0)

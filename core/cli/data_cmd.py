@@ -267,7 +267,7 @@ def import_(
             from lca.data.import_shards import import_shards
 
             manifest, names = import_shards(
-                format_, params, sources, Path(store), shard_size=shard_size, workers=workers
+                importer, format_, sources, Path(store), shard_size=shard_size, workers=workers
             )
     except LcaError:
         raise

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from lca.contracts.importer import Importer
 from lca.data.manifest import index_stores
 from lca.data.processes import map_in_processes
 from lca.errors import LcaError
@@ -27,29 +28,30 @@ def _import_shard(job: tuple[str, dict[str, Any], list[str], str]) -> tuple[str,
 
 
 def import_shards(
+    importer: Importer,
     format_name: str,
-    params: dict[str, Any],
     sources: Sequence[str | Path],
     out: Path | str,
     *,
     shard_size: int,
     workers: int = 1,
 ) -> tuple[Path, list[str]]:
-    """Import ``sources`` with importer ``format_name`` (config ``params``) into shards under the folder
-    ``out``; return the manifest's path and the group names written, in unit order."""
+    """Import ``sources`` with ``importer`` (the registered importer ``format_name``, which each shard's
+    process builds again from its config) into shards under the folder ``out``; return the manifest's path
+    and the group names written, in unit order."""
     if shard_size < 1:
         raise LcaError(f"--shard-size must be at least 1, got {shard_size}")
-    importer = default_registry().build("importer", format_name, params)
     units = [str(unit) for source in sources for unit in importer.units(source)]
     if not units:
         raise LcaError(f"lca data import --format {format_name}: the sources hold nothing to import")
-    named = [key for key in ("group", "identity") if params.get(key) is not None]
+    named = [key for key in ("group", "identity") if getattr(importer.config, key) is not None]
     if len(units) > 1 and named:
         raise LcaError(
             f"--{'/--'.join(named)} name(s) one group, but the sources hold {len(units)} units: drop the "
             "option (each unit is named after its source) or import the sources one at a time."
         )
     per_store = shard_size if type(importer).many_units_per_store else 1
+    params = importer.config.model_dump()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     jobs = [

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lca.cameras import camera_centers
 from lca.contracts.template import Template, TemplateParams
 
 
@@ -41,7 +42,7 @@ def plucker_rays(viewmats: Tensor, Ks: Tensor, pixels: Tensor) -> Tensor:
     in_camera = homogeneous @ torch.linalg.inv(Ks).transpose(-1, -2)  # [..., P, 3]
     rotation = viewmats[..., :3, :3]
     directions = F.normalize(in_camera @ rotation, dim=-1)  # R^T d_c, as rows
-    centers = -(rotation.transpose(-1, -2) @ viewmats[..., :3, 3:]).squeeze(-1)  # [..., 3]
+    centers = camera_centers(viewmats)  # [..., 3]
     moments = torch.cross(centers[..., None, :].expand_as(directions), directions, dim=-1)
     return torch.cat([directions, moments], dim=-1)
 

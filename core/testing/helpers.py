@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import torch
 from torch import Tensor
 
@@ -49,3 +51,10 @@ def assert_partition(groups: list[list[torch.nn.Parameter]], module: torch.nn.Mo
     assert len(ids) == len(set(ids)), "a parameter appears in two layer groups"
     assert set(ids) == {id(p) for p in module.parameters()}, "layer groups miss parameters"
     assert all(groups), "empty layer group"
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (for a local server or the rendezvous of one launch)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

@@ -5,15 +5,9 @@ single-process runs on a machine without GPUs)."""
 
 from __future__ import annotations
 
-import socket
 import sys
 
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 now (for the rendezvous of one launch)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from lca.testing.helpers import free_port
 
 
 def accelerate_cpu_launch(processes: int) -> list[str]:

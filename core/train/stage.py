@@ -223,16 +223,10 @@ class StageLoop:
     def _micro_batch(self, last: bool) -> Iterator[None]:
         """The context of one micro-batch's forward and backward: gradients reduced across processes only
         on the last, under accelerate's autocast."""
-        if not self.sharded:
-            sync = nullcontext() if last else self.accelerator.no_sync(self.model)
-            with sync, self.accelerator.autocast():
-                yield
-            return
-        with (
-            nullcontext() if last else fsdp.no_sync(self.model),
-            fsdp.quiet_view_warnings(),
-            self.accelerator.autocast(),
-        ):
+        no_sync = fsdp.no_sync if self.sharded else self.accelerator.no_sync
+        sync = nullcontext() if last else no_sync(self.model)
+        quiet = fsdp.quiet_view_warnings() if self.sharded else nullcontext()
+        with sync, quiet, self.accelerator.autocast():
             yield
 
     @property
