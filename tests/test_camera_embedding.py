@@ -17,6 +17,7 @@ from lca.cameras import crop_intrinsics, intrinsics_from_focal, look_at, project
 from lca.config import resolve_pipeline
 from lca.contracts.sample import collate
 from lca.contracts.template import TemplateParams
+from lca.errors import LcaError
 from lca.model.avatar import AvatarModel, reference_poses
 from lca.model.camera_embedding import body_frame_viewmats, patch_centers, plucker_rays
 from lca.registry import default_registry
@@ -153,5 +154,5 @@ def test_the_switch_without_reference_cameras_is_a_clear_error(tiny_studio_store
     config, batch = _batch(tiny_studio_store, ["model.camera_embedding=plucker", "tokenizer=fourier"])
     model = AvatarModel(config)
     refs = batch.references
-    with pytest.raises(ValueError, match="camera_embedding='plucker' needs the reference views' cameras"):
+    with pytest.raises(LcaError, match="camera_embedding='plucker' needs the reference views' cameras"):
         model.create_avatar(refs.images, refs.valid, refs.params["betas"][:, 0], None)

@@ -20,6 +20,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from lca.cli import main
 from lca.config import resolve_pipeline
 from lca.errors import LcaError
 from lca.testing.launch import accelerate_cpu_launch
@@ -163,12 +164,18 @@ def test_a_damaged_shard_is_refused_and_the_previous_checkpoint_used(
     assert found is not None and found.step == EVERY
 
 
-def test_fsdp_mistakes_are_named(runs: dict[str, Path], store: Path, tmp_path: Path) -> None:
+def test_fsdp_mistakes_are_named(
+    runs: dict[str, Path], store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(LcaError, match=r"run.ema_decay is not supported with run.parallel=fsdp"):
         resolve_pipeline(PIPELINE, ["run.parallel=fsdp", "run.ema_decay=0.99"])
     one = resolve_pipeline(PIPELINE, [*_overrides(store), "run.parallel=fsdp"])
     with pytest.raises(TrainingError, match=r"run.parallel=fsdp shards the model over processes"):
         train(one, run_dir=tmp_path / "one")
+    assert not (tmp_path / "one").exists()  # refused before the run folder or any data
+    argv = ["train", PIPELINE, *_overrides(store), "run.parallel=fsdp", "--run-dir", str(tmp_path / "cli")]
+    assert main(argv) == 2
+    assert "run.parallel=fsdp shards the model over processes" in capsys.readouterr().err
     # a sharded checkpoint resumed under DDP: named, with both ways out
     run_dir = tmp_path / "other-layout"
     name = f"step-{EVERY * 2:06d}"

@@ -29,7 +29,7 @@ from lca.contracts.rasterizer import RenderOutput
 from lca.contracts.sample import Batch, Views
 from lca.contracts.template import PART_NAMES, TemplateParams
 from lca.contracts.tokenizer import ReferencePoses, TokenizerInputs
-from lca.errors import ComponentBuildError
+from lca.errors import ComponentBuildError, LcaError
 from lca.gaussians import Gaussians
 from lca.model.backbone import Backbone
 from lca.model.camera_embedding import PluckerEmbedding
@@ -187,9 +187,11 @@ class AvatarModel(nn.Module):
         image_tokens = self.image_proj(encoded.tokens)
         if self.camera_embedding is not None:
             if poses is None:
-                raise ValueError(
+                raise LcaError(
                     "AvatarModel.create_avatar: model.camera_embedding='plucker' needs the reference views' "
-                    "cameras and template parameters (poses); pass them, or set model.camera_embedding=none"
+                    "cameras and template parameters (poses): give a body tracker's output per photo "
+                    "(`lca avatar create --images ... --smplx ...`), or use a model trained with "
+                    "model.camera_embedding=none"
                 )
             image_tokens = image_tokens + self.camera_embedding(
                 self.template, poses.params, poses.viewmats, poses.Ks, encoded.grid, images.shape[-2:]

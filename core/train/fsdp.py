@@ -33,6 +33,13 @@ from torch import Tensor, nn
 
 from lca.errors import TrainingError
 
+ONE_PROCESS = (
+    "run.parallel=fsdp shards the model over processes, but this run has one process: launch it with several "
+    "(e.g. `accelerate launch --num_processes 8 -m lca train ...`, or on the CPU `ACCELERATE_USE_CPU=1 "
+    "accelerate launch --multi_gpu --num_processes 2 -m lca train ...`), or train with run.parallel=ddp."
+)
+"""Why FSDP cannot run in one process, and what to do."""
+
 SHARDED_DIR = "sharded"
 """The sub-folder of a checkpoint holding the ``torch.distributed.checkpoint`` shards."""
 
@@ -45,12 +52,7 @@ def shard_model(model: nn.Module, device: torch.device) -> nn.Module:
     from torch.distributed.fsdp import fully_shard
 
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() < 2:
-        raise TrainingError(
-            "run.parallel=fsdp shards the model over processes, but this run has one process: launch it "
-            "with several (e.g. `accelerate launch --num_processes 8 -m lca train ...`, or on the CPU "
-            "`ACCELERATE_USE_CPU=1 accelerate launch --multi_gpu --num_processes 2 -m lca train ...`), or "
-            "train with run.parallel=ddp."
-        )
+        raise TrainingError(ONE_PROCESS)
     mesh = init_device_mesh(device.type, (dist.get_world_size(),))
     units = getattr(model, "fsdp_units", None)
     for unit in units() if callable(units) else ():

@@ -30,6 +30,7 @@ from lca.errors import TrainingError, TrainingInterrupted
 from lca.registry import Registry, default_registry
 from lca.threads import torch_threads
 from lca.train import checkpoint as ckpt
+from lca.train import fsdp
 from lca.train.callbacks import Checkpointer, Ema, PreviewWriter, ProgressBar, ScalarLogger, TrainingCallback
 from lca.train.run_meta import run_meta
 from lca.train.seen import record_stage
@@ -211,6 +212,8 @@ class Trainer:
             cpu=cpu,
         )
         _check_launch(self.accelerator.distributed_type)
+        if config.run.parallel == "fsdp" and self.accelerator.num_processes < 2:  # before any data opens
+            raise TrainingError(fsdp.ONE_PROCESS)
         self.meta = run_meta(registry)
         self.config_yaml = config.to_yaml(meta=self.meta)
         self.results: list[StageResult] = []
