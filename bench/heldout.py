@@ -32,8 +32,10 @@ def untrained_model(config: PipelineConfig) -> Any:
 
 
 def stage_models(run_dir: Path) -> list[tuple[str, Any]]:
-    """``(stage name, model)`` for every stage's final checkpoint of a run, in schedule order."""
+    """``(stage name, model)`` for every stage's final checkpoint of a run, in schedule order; a run that
+    kept an EMA of the weights (``run.ema_decay``) adds ``"<stage> (EMA)"`` after each stage."""
     from lca.avatars.create import load_model
+    from lca.train.checkpoint import EMA_FILE
 
     config = resolve_pipeline(run_dir / "config.yaml")
     out = []
@@ -41,6 +43,8 @@ def stage_models(run_dir: Path) -> list[tuple[str, Any]]:
         final = run_dir / "checkpoints" / stage.name / "final"
         if final.is_dir():
             out.append((stage.name, load_model(final)[0]))
+            if (final / EMA_FILE).is_file():
+                out.append((f"{stage.name} (EMA)", load_model(final, ema=True)[0]))
     return out
 
 
@@ -64,7 +68,8 @@ def heldout(
     PSNR/SSIM/LPIPS means and their 95% intervals over people) of ``model`` on ``split`` of ``store``, with
     the model's own data settings; ``predictor`` replaces the model's renders (the :data:`REFERENCES`);
     ``model`` then only gives the config. ``seen_records`` (a run's ``seen.json``) marks the people it
-    trained on in ``summary["seen_in_training"]``; :func:`check_held_out_stores` refuses them first."""
+    trained on in ``summary["seen_in_training"]``; :func:`check_held_out_stores` refuses them first. The
+    per-image records are kept under ``"images"``, for paired comparisons (:func:`paired_cell`)."""
     from lca.evaluate import ModelPredictor, evaluate_store
 
     predictor = predictor or ModelPredictor(model)
@@ -72,7 +77,11 @@ def heldout(
         model.config, store, split, predictor, lpips_model=lpips_model, seen_records=seen_records,
         allow_seen=True,
     )  # fmt: skip
-    return {**result["categories"], "seen_in_training": result["seen_in_training"]}
+    return {
+        **result["categories"],
+        "seen_in_training": result["seen_in_training"],
+        "images": result["images"],
+    }
 
 
 def check_held_out_stores(run_dir: Path, split: str, allow_seen: bool) -> dict[str, Any] | None:
@@ -116,6 +125,22 @@ REFERENCES = {
     "reference: true mask, true mean colour": mean_colour_silhouette,
 }
 """What the PSNR scale means here: renders made from the targets themselves (not models), evaluated alike."""
+
+
+def paired_cell(a: dict[str, Any], b: dict[str, Any], metric: str = "psnr", digits: int = 2) -> str:
+    """The mean per-image difference ``a - b`` of two :func:`heldout` summaries of the same images, with its
+    95% interval from a bootstrap over people (``+0.41 [-0.02, 0.80]``): each person's difficulty, shared by
+    both sides, drops out, so this interval is far narrower than either side's."""
+    from lca.intervals import paired_differences, people_interval
+
+    differences = paired_differences(a["images"], b["images"], metric)
+    values = [v for person in differences.values() for v in person if v is not None]
+    if not values:
+        return "n/a"
+    mean, interval = sum(values) / len(values), people_interval(differences)
+    if interval is None:
+        return f"{mean:+.{digits}f}"
+    return f"{mean:+.{digits}f} [{interval[0]:+.{digits}f}, {interval[1]:+.{digits}f}]"
 
 
 def cell(summary: dict[str, Any], category: str, region: str, metric: str, digits: int) -> str:

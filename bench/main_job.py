@@ -33,6 +33,7 @@ from heldout import (
     check_held_out_stores,
     heldout,
     lpips,
+    paired_cell,
     stage_models,
     train_command,
     untrained_model,
@@ -176,7 +177,35 @@ def main() -> None:
         print(f"| {label}{mark} | {' | '.join(cells)} | {' | '.join(deltas)} |")
     for label, _, per_person in fits:
         print(f"{label}: {per_person:.1f} s of fitting per person (one thread)")
-    print(f"\nrun folder: {run_dir}")
+    print_paired(
+        results, [label for label, _, _ in models if label.startswith(f"after {config.schedule[-1].name}")]
+    )
+    saved = save_results(run_dir, args.split, results)
+    print(f"\nrun folder: {run_dir}\nrows with per-image records: {saved} (compare runs: bench/paired.py)")
+
+
+def print_paired(results: list[tuple[str, dict]], finals: list[str]) -> None:
+    """Each final model row against each row that is not a model (the references and the per-person fits),
+    as paired per-image PSNR differences on the same people (:func:`heldout.paired_cell`)."""
+    rows = dict(results)
+    baselines = [label for label in rows if label.startswith(("reference:", "per-person fit"))]
+    print("\npaired PSNR differences on the same images (mean [95% interval], bootstrap over people):")
+    print(f"| difference | {' | '.join(f'{key} dPSNR' for key in STORES)} |")
+    print("|---|" + "---|" * len(STORES))
+    for final in finals:
+        for baseline in baselines:
+            cells = [paired_cell(rows[final][key], rows[baseline][key]) for key in STORES]
+            print(f"| {final} - {baseline} | {' | '.join(cells)} |")
+
+
+def save_results(run_dir: Path, split: str, results: list[tuple[str, dict]]) -> Path:
+    """Every row's summaries and per-image records, as ``RUN_DIR/heldout-<split>.json`` (written atomically),
+    for :mod:`paired` to compare rows of different runs on the same images."""
+    path = run_dir / f"heldout-{split}.json"
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(json.dumps({"split": split, "rows": dict(results)}))
+    temporary.replace(path)
+    return path
 
 
 if __name__ == "__main__":

@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 from scipy.stats import bootstrap
 
+from lca.errors import LcaError
+
 CONFIDENCE = 0.95
 RESAMPLES = 2000
 SEED = 0
@@ -61,3 +63,36 @@ def by_person(records: Iterable[Mapping[str, Any]], key: str, person: str = "ide
     for record in records:
         grouped.setdefault(str(record[person]), []).append(record.get(key))
     return grouped
+
+
+def paired_differences(
+    a: Iterable[Mapping[str, Any]],
+    b: Iterable[Mapping[str, Any]],
+    key: str,
+    match: tuple[str, ...] = ("group", "frame", "camera"),
+    person: str = "identity",
+) -> dict[str, list[float | None]]:
+    """``{person: [a[key] - b[key] per image]}`` of two evaluations of the same images (per-image records of
+    :func:`lca.evaluate.evaluate_store`, matched by ``match``).
+
+    Two predictors scored on the same people share each person's difficulty, which dominates an unpaired
+    interval; the interval of the paired differences (:func:`people_interval` of this) is what says
+    whether one beats the other on these people. A missing value on either side gives None (left out).
+    Raises :class:`~lca.errors.LcaError` naming an image that only one side evaluated."""
+
+    def index(records: Iterable[Mapping[str, Any]]) -> dict[tuple, Mapping[str, Any]]:
+        return {tuple(r[m] for m in match): r for r in records}
+
+    left, right = index(a), index(b)
+    if left.keys() != right.keys():
+        only = sorted(left.keys() ^ right.keys(), key=str)
+        raise LcaError(
+            f"paired differences need the same images on both sides; {len(only)} differ, e.g. "
+            f"{dict(zip(match, only[0], strict=True))}: evaluate both on the same store, split and views."
+        )
+    out: dict[str, list[float | None]] = {}
+    for image, x in left.items():
+        y = right[image]
+        value = None if x.get(key) is None or y.get(key) is None else float(x[key]) - float(y[key])
+        out.setdefault(str(x[person]), []).append(value)
+    return out

@@ -11,8 +11,10 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from avatar_helpers import TINY_OVERRIDES, make_run, make_stores
 
+from lca.avatars.create import load_model
 from lca.cli import main
 from lca.data.locations import resolve_store_url
 from lca.data.reader import StoreReader
@@ -42,14 +44,17 @@ def test_default_stores_hold_enough_held_out_people(default_stores, capsys) -> N
 
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory: pytest.TempPathFactory, default_stores) -> Path:
-    """A tiny lca-tiny trained 2 + 1 steps on the default synthetic stores."""
+    """A tiny lca-tiny trained 2 + 2 steps on the default synthetic stores, keeping an EMA (decay 0.5) and a
+    checkpoint after every step."""
     run = tmp_path_factory.mktemp("heldout") / "run"
     steps = [
         "schedule.pretrain.steps=2",
         "schedule.pretrain.warmup_steps=0",
-        "schedule.posttrain.steps=1",
+        "schedule.posttrain.steps=2",
         "schedule.posttrain.warmup_steps=0",
         "run.preview_every=100",
+        "run.checkpoint_every=1",
+        "run.ema_decay=0.5",
     ]
     assert main(["train", "lca-tiny", *TINY_OVERRIDES, *steps, "--run-dir", str(run)]) == 0
     return run
@@ -113,3 +118,61 @@ def test_main_job_refuses_a_run_that_trained_on_the_default_test_people(
     assert refused.returncode == 2, refused.stdout + refused.stderr
     assert f"{len(test_people)} of the evaluated people were in the run's training data" in refused.stderr
     assert f"{test_people[0]} (stage pretrain)" in refused.stderr
+
+
+def test_the_ema_weights_load_as_the_model_and_are_the_closed_form_average(
+    trained_run: Path, default_stores, tmp_path: Path
+) -> None:
+    """With decay 0.5 over two steps the average is (w1 + w2) / 2 of the weights after each step: what
+    `lca eval --ema` (and `lca avatar create --ema`) load into the model itself."""
+    stage = trained_run / "checkpoints" / "posttrain"
+    average = load_model(stage / "final", ema=True)[0].state_dict()
+    after_1, after_2 = (load_model(stage / name)[0].state_dict() for name in ("step-000001", "final"))
+    assert average.keys() == after_2.keys()
+    moved = 0
+    for name, value in average.items():
+        if value.is_floating_point():
+            torch.testing.assert_close(value, (after_1[name] + after_2[name]) / 2, msg=name)
+            moved += not torch.equal(after_1[name], after_2[name])
+    assert moved > 10  # the two steps changed the weights, so the average differs from either
+    args = ["eval", "--checkpoint", str(trained_run), "--store", STUDIO, "--split", "test", "--ema"]
+    assert main([*args, "--out", str(tmp_path)]) == 0
+    assert json.loads((tmp_path / "metrics.json").read_text())["categories"]["identity"]["full"]["psnr"] > 0
+
+
+def _heldout_file(folder: Path, rows: dict[str, dict[str, list[float]]]) -> Path:
+    """A run folder holding `heldout-test.json` as `bench/main_job.py` writes it: per row and layout, the
+    per-image records (`{person: [psnr per image]}` here)."""
+    folder.mkdir(parents=True)
+    written = {
+        label: {
+            layout: {"images": [
+                {"group": person, "identity": person, "frame": 0, "camera": i, "psnr": v}
+                for person, values in people.items() for i, v in enumerate(values)
+            ]}
+            for layout in ("wild", "studio")
+        }
+        for label, people in rows.items()
+    }  # fmt: skip
+    (folder / "heldout-test.json").write_text(json.dumps({"split": "test", "rows": written}))
+    return folder
+
+
+def test_paired_bench_compares_rows_of_two_runs_on_the_same_images(tmp_path: Path) -> None:
+    people = {"a": [20.0, 22.0], "b": [30.0, 31.0], "c": [25.0, 25.0]}
+    shifted = {person: [v + 0.5 for v in values] for person, values in people.items()}
+    base = _heldout_file(tmp_path / "base", {"per-person fit, 30 steps": people})
+    run = _heldout_file(tmp_path / "run", {"after pretrain": people, "after posttrain": shifted,
+                                           "after posttrain (EMA)": people})  # fmt: skip
+    script = [sys.executable, str(ROOT / "bench" / "paired.py")]
+    against = ["--against", f"{base}:per-person fit, 30 steps"]
+    done = subprocess.run([*script, str(run), *against], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert f"| {run}:after posttrain | +0.50 [+0.50, +0.50] | +0.50 [+0.50, +0.50] |" in done.stdout
+    missing = subprocess.run([*script, f"{run}:after nothing", *against], capture_output=True, text=True)
+    assert (
+        missing.returncode != 0 and "has no row 'after nothing'; its rows: after pretrain" in missing.stderr
+    )
+    other = _heldout_file(tmp_path / "other", {"after posttrain": {"a": [20.0]}})
+    refused = subprocess.run([*script, str(other), *against], capture_output=True, text=True)
+    assert refused.returncode != 0 and "need the same images on both sides" in refused.stderr

@@ -91,6 +91,22 @@ def test_interrupted_and_resumed_run_matches_the_straight_one(straight: Path, tm
     _assert_same(_final(run_dir), _final(straight))
 
 
+def test_a_resumed_run_continues_the_ema_it_saved(tmp_path: Path) -> None:
+    """The average's weights and its count of updates both come back: an average restarted from the
+    weights at the resume point would end elsewhere."""
+    ema = ["run.ema_decay=0.5"]
+    straight = _run(tmp_path / "straight" / "run", ema)
+    run_dir = tmp_path / "resumed" / "run"
+    with pytest.raises(TrainingInterrupted):
+        _run(run_dir, [*ema, "encoder.signal_at_forward=2"])
+    _run(run_dir, ema, resume=True)
+    _assert_same(_final(run_dir), _final(straight))
+    average = load_file(run_dir / "checkpoints" / "fit" / "final" / ckpt.EMA_FILE)
+    _assert_same(average, load_file(straight / "checkpoints" / "fit" / "final" / ckpt.EMA_FILE))
+    assert average.keys() == _final(straight).keys()
+    assert not torch.equal(average["head.weight"], _final(straight)["head.weight"])
+
+
 def test_corrupt_latest_checkpoint_falls_back_to_the_previous(straight: Path, tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     shutil.copytree(straight, run_dir)

@@ -46,7 +46,7 @@ class Ema(TrainingCallback):
     def on_stage_start(self, loop: StageLoop) -> None:
         self.model = build_ema(loop.unwrapped, self.decay)
         if loop.resume_from is not None:
-            ckpt.load_weights(loop.resume_from, self.model, ema=True)
+            ckpt.load_ema(loop.resume_from, self.model)
 
     def on_step_end(self, loop: StageLoop, result: StepResult) -> None:
         if result.applied:

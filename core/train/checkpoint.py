@@ -5,7 +5,9 @@ Layout (one directory per checkpoint, under ``<run>/checkpoints/<stage>/``)::
     step-000200/              periodic; the last ``run.keep_last`` of a stage are kept
     final/                    the stage's final weights; never pruned
         model.safetensors     the model's weights (safetensors)
-        ema.safetensors       the EMA weights, when ``run.ema_decay`` is set
+        ema.safetensors       the EMA weights, when ``run.ema_decay`` is set: the model's names, so
+                              they load like model.safetensors (``lca eval --ema``); the number of
+                              updates averaged is in the file's metadata (``ema_updates``), for resuming
         state.pt              optimizer, scheduler, RNG and step state: tensors, dicts, lists and numbers
                               only, so it loads with ``torch.load(weights_only=True)`` (an FSDP run's
                               optimizer state is in ``sharded/`` instead)
@@ -39,8 +41,10 @@ from typing import Any
 import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
+from safetensors import safe_open
 from safetensors.torch import load_model, save_file, save_model
 from torch import nn
+from torch.optim.swa_utils import AveragedModel
 
 from lca.errors import LcaError
 from lca.finite import non_finite_names
@@ -54,6 +58,8 @@ MODEL_FILE, EMA_FILE, STATE_FILE, CONFIG_FILE, META_FILE = (
     "meta.json",
 )
 FINAL = "final"
+EMA_UPDATES = "ema_updates"
+"""Metadata key of ``ema.safetensors``: how many updates the average holds (a resumed average continues)."""
 _STEP_DIR = re.compile(r"^step-(\d+)$")
 
 
@@ -219,7 +225,7 @@ def save_checkpoint(
     *,
     model: nn.Module | Mapping[str, torch.Tensor],
     state: Mapping[str, Any] | None,
-    ema: nn.Module | None,
+    ema: AveragedModel | None,
     config_yaml: str,
     meta: Mapping[str, Any],
     temporary: Path | None = None,
@@ -233,7 +239,7 @@ def save_checkpoint(
     weights = dict(model) if isinstance(model, Mapping) else model.state_dict()
     named = {f"model.{k}": v for k, v in weights.items()}
     if ema is not None:
-        named |= {f"ema.{k}": v for k, v in ema.state_dict().items()}
+        named |= {f"ema.{k}": v for k, v in ema.module.state_dict().items()}
     bad = non_finite_names(named)
     if bad:  # refused before anything is written: the previous checkpoint stays the newest
         shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
@@ -252,8 +258,9 @@ def save_checkpoint(
         save_file({k: v.contiguous() for k, v in weights.items()}, str(temporary / MODEL_FILE))
     else:
         save_model(model, str(temporary / MODEL_FILE))
-    if ema is not None:
-        save_model(ema, str(temporary / EMA_FILE))
+    if ema is not None:  # the averaged model alone: the same names as model.safetensors
+        updates = {EMA_UPDATES: str(int(ema.n_averaged))}
+        save_model(ema.module, str(temporary / EMA_FILE), metadata=updates)
     if state is not None:
         torch.save(dict(state), temporary / STATE_FILE)
     (temporary / CONFIG_FILE).write_text(config_yaml, encoding="utf-8")
@@ -360,8 +367,9 @@ def resolve(reference: str | Path) -> Checkpoint:
 
 
 def load_weights(checkpoint: Checkpoint, model: nn.Module, *, ema: bool = False) -> None:
-    """Load the checkpoint's (or its EMA's) weights into ``model``; a shape or name mismatch is an error
-    that names the checkpoint."""
+    """Load the checkpoint's (or its EMA's) weights into ``model`` (the model itself, not an averaging
+    wrapper: :func:`load_ema` resumes one); a shape or name mismatch is an error that names the
+    checkpoint."""
     file = EMA_FILE if ema else MODEL_FILE
     if file not in checkpoint.meta["files"]:
         raise CheckpointError(f"Checkpoint {checkpoint.path} has no {file}.")
@@ -371,6 +379,21 @@ def load_weights(checkpoint: Checkpoint, model: nn.Module, *, ema: bool = False)
         raise CheckpointError(
             f"Checkpoint {checkpoint.path / file} does not fit this model: {error}"
         ) from error
+
+
+def load_ema(checkpoint: Checkpoint, averaged: AveragedModel) -> None:
+    """Resume an average (:func:`lca.train.optim.build_ema`) from the checkpoint's EMA: its weights and the
+    number of updates it holds (with none, the next update would restart it from the current weights)."""
+    load_weights(checkpoint, averaged.module, ema=True)
+    with safe_open(str(checkpoint.path / EMA_FILE), framework="pt") as file:
+        updates = (file.metadata() or {}).get(EMA_UPDATES)
+    if updates is None:
+        raise CheckpointError(
+            f"Checkpoint {checkpoint.path / EMA_FILE} does not say how many updates its average holds "
+            f"(no {EMA_UPDATES!r} metadata), so the EMA cannot continue: resume from another checkpoint "
+            "or start the stage again."
+        )
+    averaged.n_averaged.fill_(int(updates))
 
 
 def load_state(checkpoint: Checkpoint) -> dict[str, Any]:
