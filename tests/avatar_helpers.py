@@ -7,8 +7,10 @@ from pathlib import Path
 import torch
 from data_stores import make_store
 
-from lca.config import resolve_pipeline
+from lca.config import PipelineConfig, resolve_pipeline
+from lca.contracts.sample import Batch, collate
 from lca.model.avatar import AvatarModel
+from lca.registry import default_registry
 from lca.train.checkpoint import model_signature, save_checkpoint
 
 TINY_OVERRIDES = [
@@ -79,3 +81,21 @@ def make_run(
         meta=meta,
     )
     return run, model
+
+
+def studio_batch(store: Path, overrides: list[str]) -> tuple[PipelineConfig, Batch]:
+    """lca-tiny at a small size (32 px, 128 + 64 anchors, width 32) on ``store`` and a batch of its first two
+    studio samples, for model tests that need real references (cameras, poses, masks)."""
+    config = resolve_pipeline(
+        "lca-tiny",
+        [
+            f"data.studio.path={store}",
+            "data.studio.image_size=32",
+            "template.num_anchors=128",
+            "template.num_head_anchors=64",
+            "model.width=32",
+            *overrides,
+        ],
+    )
+    dataset = default_registry().build("dataset", "studio", config.data["studio"].config)
+    return config, collate([dataset[0], dataset[1]])

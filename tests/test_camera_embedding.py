@@ -12,10 +12,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from avatar_helpers import studio_batch
 
 from lca.cameras import crop_intrinsics, intrinsics_from_focal, look_at, project_points
-from lca.config import resolve_pipeline
-from lca.contracts.sample import collate
 from lca.contracts.template import TemplateParams
 from lca.errors import LcaError
 from lca.model.avatar import AvatarModel, reference_poses
@@ -101,25 +100,9 @@ def test_body_frame_rays_move_with_the_body() -> None:
     assert not torch.allclose(world[1], world[0], atol=1e-2)
 
 
-def _batch(store, overrides: list[str]):
-    config = resolve_pipeline(
-        "lca-tiny",
-        [
-            f"data.studio.path={store}",
-            "data.studio.image_size=32",
-            "template.num_anchors=128",
-            "template.num_head_anchors=64",
-            "model.width=32",
-            *overrides,
-        ],
-    )
-    dataset = default_registry().build("dataset", "studio", config.data["studio"].config)
-    return config, collate([dataset[0], dataset[1]])
-
-
 def test_the_switch_starts_from_the_model_without_it_and_learns(tiny_studio_store) -> None:
-    off_config, batch = _batch(tiny_studio_store, [])
-    on_config, _ = _batch(tiny_studio_store, ["model.camera_embedding=plucker"])
+    off_config, batch = studio_batch(tiny_studio_store, [])
+    on_config, _ = studio_batch(tiny_studio_store, ["model.camera_embedding=plucker"])
     torch.manual_seed(0)
     off = AvatarModel(off_config)
     torch.manual_seed(0)
@@ -151,7 +134,7 @@ def test_the_switch_starts_from_the_model_without_it_and_learns(tiny_studio_stor
 
 
 def test_the_switch_without_reference_cameras_is_a_clear_error(tiny_studio_store) -> None:
-    config, batch = _batch(tiny_studio_store, ["model.camera_embedding=plucker", "tokenizer=fourier"])
+    config, batch = studio_batch(tiny_studio_store, ["model.camera_embedding=plucker", "tokenizer=fourier"])
     model = AvatarModel(config)
     refs = batch.references
     with pytest.raises(LcaError, match="camera_embedding='plucker' needs the reference views' cameras"):

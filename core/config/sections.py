@@ -44,6 +44,14 @@ class ModelOptions(Section):
     """Per-view camera embedding added to the image tokens: ``plucker`` embeds the Plücker ray (direction,
     moment) through each patch's centre, in the canonical frame of the reference's body root
     (:mod:`lca.model.camera_embedding`), so a token knows where its view looked from; ``none``: no camera."""
+    refine_steps: int = Field(0, ge=0)
+    """Render-and-compare steps that refine the avatar's colours against its own reference views when it is
+    created outside training (:mod:`lca.model.refine`: no learned part, no optimizer; each step renders the
+    references and differentiates the render once more); 0: the network's colours as they are. Needs the
+    references' masks; not applied in training steps."""
+    refine_damping: float = Field(1.0, ge=0)
+    """Damping of each refinement step (in pixels of footprint): a Gaussian that covers few reference
+    pixels moves less."""
 
 
 class LossOptions(Section):

@@ -33,6 +33,7 @@ from lca.errors import ComponentBuildError, LcaError
 from lca.gaussians import Gaussians
 from lca.model.backbone import Backbone
 from lca.model.camera_embedding import PluckerEmbedding
+from lca.model.refine import ReferenceRenderer, refine_colors
 from lca.registry import Registry, default_registry
 
 
@@ -98,6 +99,16 @@ def with_color_prior(canonical: AnchorGaussians, colors: Tensor, confidence: Ten
     prior = torch.logit(colors.clamp(0.02, 0.98)) * confidence[..., None]
     mixed = torch.sigmoid(torch.logit(canonical.colors, eps=1e-6) + prior[:, :, None])
     return replace(canonical, colors=mixed)
+
+
+def per_frame(canonical: AnchorGaussians, frames: int) -> AnchorGaussians:
+    """``[B, N, K, ...]`` canonical Gaussians repeated for ``frames`` frames: ``[B, M, N, K, ...]`` views."""
+    return AnchorGaussians(
+        **{
+            name: value[:, None].expand(-1, frames, *([-1] * (value.dim() - 1)))
+            for name, value in vars(canonical).items()
+        }
+    )
 
 
 class AvatarModel(nn.Module):
@@ -200,7 +211,26 @@ class AvatarModel(nn.Module):
         canonical = self.decoder.canonical(features)
         if read.colors is not None and read.confidence is not None:
             canonical = with_color_prior(canonical, read.colors, read.confidence)
+        steps = self.config.model.refine_steps
+        if steps and not self.training and poses is not None and poses.masks is not None:
+            render = self._reference_renderer(poses, betas, images.shape[-2:])
+            damping = self.config.model.refine_damping
+            canonical = refine_colors(canonical, render, images, poses.masks, view_mask, steps, damping)
         return Avatar(anchors, features, canonical, betas)
+
+    def _reference_renderer(
+        self, poses: ReferencePoses, betas: Tensor, size: tuple[int, int]
+    ) -> ReferenceRenderer:
+        """Canonical Gaussians -> their renders into the reference views (for :func:`refine_colors`)."""
+        views, (height, width) = poses.viewmats.shape[1], size
+        dtype = poses.params.betas.dtype
+
+        def render(canonical: AnchorGaussians) -> Tensor:
+            posed = self._pose(per_frame(canonical, views), poses.params, betas)
+            viewmats, Ks = poses.viewmats.to(dtype), poses.Ks.to(dtype)
+            return self._render(posed, viewmats, Ks, width, height, None, betas.shape[0]).color
+
+        return render
 
     # ------------------------------------------------------------------------------ per frame
     def driving_embedding(self, signals: dict[str, Tensor], batch: int, frames: int) -> Tensor:
@@ -283,15 +313,7 @@ class AvatarModel(nn.Module):
             driven_gaussians=driven_gaussians,
         )
         if render_canonical:
-            canonical = AnchorGaussians(
-                **{
-                    name: getattr(avatar.canonical, name)[:, None].expand(
-                        -1, frames, *([-1] * (value.dim() - 1))
-                    )
-                    for name, value in vars(avatar.canonical).items()
-                }
-            )
-            output.canonical_gaussians = self._pose(canonical, params, avatar.betas)
+            output.canonical_gaussians = self._pose(per_frame(avatar.canonical, frames), params, avatar.betas)
             output.canonical = self._render(
                 output.canonical_gaussians, viewmats, Ks, width, height, background, batch
             )
