@@ -103,6 +103,7 @@ def test_cli_eval_runs_the_model_and_writes_files(made: dict, tmp_path: Path) ->
     assert data["categories"]["identity"]["count"] == 3 and data["pipeline"] == "lca-tiny"
     assert math.isfinite(data["categories"]["identity"]["full"]["psnr"])
     assert (out / "metrics.md").read_text().startswith("Evaluation of")
+    assert data["refine_steps"] == 3  # the checkpoint's (lca-tiny's) count of colour refinement steps
 
 
 def test_cli_eval_errors(made: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

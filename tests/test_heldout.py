@@ -124,7 +124,8 @@ def test_the_ema_weights_load_as_the_model_and_are_the_closed_form_average(
     trained_run: Path, default_stores, tmp_path: Path
 ) -> None:
     """With decay 0.5 over two steps the average is (w1 + w2) / 2 of the weights after each step: what
-    `lca eval --ema` (and `lca avatar create --ema`) load into the model itself."""
+    `lca eval --ema` (and `lca avatar create --ema`) load into the model itself; `--refine-steps`
+    overrides the checkpoint's colour refinement."""
     stage = trained_run / "checkpoints" / "posttrain"
     average = load_model(stage / "final", ema=True)[0].state_dict()
     after_1, after_2 = (load_model(stage / name)[0].state_dict() for name in ("step-000001", "final"))
@@ -136,8 +137,13 @@ def test_the_ema_weights_load_as_the_model_and_are_the_closed_form_average(
             moved += not torch.equal(after_1[name], after_2[name])
     assert moved > 10  # the two steps changed the weights, so the average differs from either
     args = ["eval", "--checkpoint", str(trained_run), "--store", STUDIO, "--split", "test", "--ema"]
-    assert main([*args, "--out", str(tmp_path)]) == 0
-    assert json.loads((tmp_path / "metrics.json").read_text())["categories"]["identity"]["full"]["psnr"] > 0
+    assert main([*args, "--out", str(tmp_path / "refined")]) == 0
+    # the colour refinement is an inference setting: the same checkpoint evaluates with any count
+    assert main([*args, "--out", str(tmp_path / "plain"), "--refine-steps", "0"]) == 0
+    refined, plain = (json.loads((tmp_path / n / "metrics.json").read_text()) for n in ("refined", "plain"))
+    assert (refined["refine_steps"], plain["refine_steps"]) == (3, 0)
+    psnr = [r["categories"]["identity"]["full"]["psnr"] for r in (refined, plain)]
+    assert psnr[0] > psnr[1]  # refined against its references, the avatar renders held-out views better
 
 
 def _heldout_file(folder: Path, rows: dict[str, dict[str, list[float]]]) -> Path:

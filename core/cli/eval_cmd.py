@@ -18,6 +18,12 @@ def eval_(
     split: str = typer.Option("test", "--split", help="Split of the store: train | val | test."),
     out: Path = typer.Option(None, "--out", help="Output folder (default: <run>/eval/<store name>-<split>)."),
     ema: bool = typer.Option(False, "--ema", help="Use the checkpoint's EMA weights."),
+    refine_steps: int = typer.Option(
+        None,
+        "--refine-steps",
+        min=0,
+        help="Colour refinement steps at avatar creation (default: the checkpoint's model.refine_steps).",
+    ),
     device: str = typer.Option("cpu", "--device", help="torch device, e.g. cuda."),
     allow_seen: bool = typer.Option(
         False, "--allow-seen", help="Evaluate people the run trained on too (results marked as seen)."
@@ -67,6 +73,8 @@ def eval_(
     )
     default_views = selection == ViewSelection()
     model, found = load_model(checkpoint, ema=ema, device=device)
+    if refine_steps is not None:  # an inference setting, not a weight: any checkpoint runs with any count
+        model.config.model.refine_steps = refine_steps
     run = found.path.parents[2] if found.path.parent.parent.name == "checkpoints" else found.path
     records = load_records(run)
     if records is None:
@@ -86,7 +94,12 @@ def eval_(
             seen_records=records, allow_seen=allow_seen, protocol=chosen,
             selection=None if default_views else selection,
         )  # fmt: skip
-    result = {"checkpoint": str(found.path), "pipeline": model.config.name, **result}
+    result = {
+        "checkpoint": str(found.path),
+        "pipeline": model.config.name,
+        "refine_steps": model.config.model.refine_steps,
+        **result,
+    }
     if out is None:
         name = store.rstrip("/").split("/")[-1].removesuffix(".zarr") or "store"
         out = run / "eval" / (f"{name}-{split}" + ("" if chosen.name == "lca" else f"-{chosen.name}"))

@@ -11,8 +11,8 @@ alpha-compositing weight at pixel ``p``), so one step is
     r   =  m * (m * reference - render)
 
 over the person's pixels (``m`` the reference masks, soft at the silhouette) of every real view: the
-residual averaged over the Gaussian's footprint, weighted by its contribution (a SIRT-style step: it cannot
-overshoot where the footprints cover the pixel, since a pixel's weights sum to its alpha <= 1). The residual
+residual averaged over the Gaussian's footprint, weighted by its contribution (a SIRT-style step: normalised
+by each Gaussian's own coverage, so the corrections of overlapping footprints do not pile up). The residual
 compares the render with the person's premultiplied image and counts each pixel by its mask again, so the
 soft silhouette band, where a colour error and a coverage error cannot be told apart, pulls little (the
 best of four weightings of that band measured on lca-tiny, docs/training.md). ``damping`` shrinks the step
