@@ -42,6 +42,7 @@ from machine import LoadSampler, machine_line, run_measured, tail
 from per_person import fit_rows
 
 from lca.config import resolve_pipeline
+from lca.data.json_file import write_json_atomically
 from lca.errors import LcaError
 
 
@@ -202,9 +203,7 @@ def save_results(run_dir: Path, split: str, results: list[tuple[str, dict]]) -> 
     """Every row's summaries and per-image records, as ``RUN_DIR/heldout-<split>.json`` (written atomically),
     for :mod:`paired` to compare rows of different runs on the same images."""
     path = run_dir / f"heldout-{split}.json"
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps({"split": split, "rows": dict(results)}))
-    temporary.replace(path)
+    write_json_atomically(path, {"split": split, "rows": dict(results)}, indent=None)
     return path
 
 

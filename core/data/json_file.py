@@ -1,9 +1,11 @@
-"""A JSON file that must hold one object, read with located errors (the camera and tracker files of the
-importers and of ``lca avatar create --smplx``)."""
+"""JSON files: one that must hold one object, read with located errors (the camera and tracker files of the
+importers and of ``lca avatar create --smplx``), and records written atomically (a run's ``seen.json`` and
+``metrics.json``, the main job's held-out rows)."""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -19,3 +21,11 @@ def read_json_object(path: Path, what: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a JSON object, found {type(data).__name__}")
     return data
+
+
+def write_json_atomically(path: Path, data: Any, indent: int | None = 2) -> None:
+    """``data`` as JSON in ``path``, through a temporary file beside it renamed into place, so a reader (or
+    a run killed mid-write) sees the old file or the new one, never half of one."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(json.dumps(data, indent=indent), encoding="utf-8")
+    os.replace(temporary, path)

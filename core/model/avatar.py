@@ -224,10 +224,10 @@ class AvatarModel(nn.Module):
         """Canonical Gaussians -> their renders into the reference views (for :func:`refine_colors`)."""
         views, (height, width) = poses.viewmats.shape[1], size
         dtype = poses.params.betas.dtype
+        viewmats, Ks = poses.viewmats.to(dtype), poses.Ks.to(dtype)  # once, not at every step
 
         def render(canonical: AnchorGaussians) -> Tensor:
             posed = self._pose(per_frame(canonical, views), poses.params, betas)
-            viewmats, Ks = poses.viewmats.to(dtype), poses.Ks.to(dtype)
             return self._render(posed, viewmats, Ks, width, height, None, betas.shape[0]).color
 
         return render

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from lca.contracts.dataset import Provenance
+from lca.data.json_file import write_json_atomically
 from lca.errors import SeenInTrainingError
 
 SEEN_FILE = "seen.json"
@@ -26,9 +26,7 @@ def record_stage(run_dir: Path, stage: str, data: str, provenance: Provenance) -
     path = Path(run_dir) / SEEN_FILE
     records = load_records(run_dir) or {}
     records[stage] = {"data": data, **dataclasses.asdict(provenance)}
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps({"stages": records}, indent=2), encoding="utf-8")
-    os.replace(temporary, path)
+    write_json_atomically(path, {"stages": records})
 
 
 def load_records(run_dir: Path) -> dict[str, dict[str, Any]] | None:

@@ -26,6 +26,7 @@ import torch
 
 from lca.config import PipelineConfig, StageConfig
 from lca.contracts.model import ModelFactory
+from lca.data.json_file import write_json_atomically
 from lca.errors import TrainingError, TrainingInterrupted
 from lca.registry import Registry, default_registry
 from lca.threads import torch_threads
@@ -171,12 +172,6 @@ def _earlier_result(stage: str, record: dict[str, Any] | None, final: ckpt.Check
         result = StageResult(stage, steps=final.step)
     result.status, result.checkpoint, result.error = "done earlier", str(final.path), None
     return result
-
-
-def _write_json(path: Path, data: Any) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps(data, indent=2), encoding="utf-8")
-    os.replace(temporary, path)
 
 
 # --------------------------------------------------------------------------------------------- the run
@@ -354,7 +349,7 @@ class Trainer:
                 # stages this invocation did not run (``--stage``) keep their earlier record
                 "stages": self.earlier | {r.stage: asdict(r) for r in self.results},
             }
-            _write_json(path, data)
+            write_json_atomically(path, data)
         return path
 
 
