@@ -15,13 +15,20 @@ people. It says nothing of the seed: a run's seed noise is measured by training 
 from __future__ import annotations
 
 import argparse
-import json
+import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from heldout import STORES, paired_cell
 
+from lca.data.json_file import read_json_object
 from lca.errors import LcaError
+
+
+def fail(message: str) -> NoReturn:
+    """A user's mistake: the message on stderr, exit code 2 (as the toolkit's CLI)."""
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(2)
 
 
 def load_row(spec: str, split: str) -> tuple[str, dict[str, Any]]:
@@ -30,19 +37,24 @@ def load_row(spec: str, split: str) -> tuple[str, dict[str, Any]]:
     file = Path(path)
     if file.is_dir():
         file = file / f"heldout-{split}.json"
-    if not file.is_file():
-        raise SystemExit(
-            f"error: {file} does not exist: evaluate the run first "
+    try:
+        rows = read_json_object(file, "held-out rows").get("rows")
+    except FileNotFoundError:
+        fail(
+            f"{file} does not exist: evaluate the run first "
             f"(`python bench/main_job.py --eval-only {path} --split {split}`)."
         )
-    rows = json.loads(file.read_text())["rows"]
+    except ValueError as error:
+        fail(f"{error}: not a file `bench/main_job.py` wrote")
+    if not isinstance(rows, dict):
+        fail(f"{file} holds no 'rows' object: not a file `bench/main_job.py` wrote")
     if not row:
         finals = [label for label in rows if label.startswith("after ") and not label.endswith("(EMA)")]
         if not finals:
-            raise SystemExit(f"error: {file} has no trained model's row; name one: {', '.join(rows)}")
+            fail(f"{file} has no trained model's row; name one: {', '.join(rows)}")
         row = finals[-1]
     if row not in rows:
-        raise SystemExit(f"error: {file} has no row {row!r}; its rows: {', '.join(rows)}")
+        fail(f"{file} has no row {row!r}; its rows: {', '.join(rows)}")
     return f"{path}:{row}", rows[row]
 
 
@@ -67,7 +79,7 @@ def main() -> None:
         try:
             cells = [paired_cell(row[key], base[key], args.metric, digits) for key in STORES]
         except LcaError as error:
-            raise SystemExit(f"error: {label} against {base_label}: {error}") from None
+            fail(f"{label} against {base_label}: {error}")
         print(f"| {label} | {' | '.join(cells)} |")
 
 

@@ -177,8 +177,14 @@ def test_paired_bench_compares_rows_of_two_runs_on_the_same_images(tmp_path: Pat
     assert f"| {run}:after posttrain | +0.50 [+0.50, +0.50] | +0.50 [+0.50, +0.50] |" in done.stdout
     missing = subprocess.run([*script, f"{run}:after nothing", *against], capture_output=True, text=True)
     assert (
-        missing.returncode != 0 and "has no row 'after nothing'; its rows: after pretrain" in missing.stderr
+        missing.returncode == 2 and "has no row 'after nothing'; its rows: after pretrain" in missing.stderr
     )
     other = _heldout_file(tmp_path / "other", {"after posttrain": {"a": [20.0]}})
     refused = subprocess.run([*script, str(other), *against], capture_output=True, text=True)
-    assert refused.returncode != 0 and "need the same images on both sides" in refused.stderr
+    assert refused.returncode == 2 and "need the same images on both sides" in refused.stderr
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "heldout-test.json").write_text("{not json")
+    broken = subprocess.run([*script, str(tmp_path / "broken"), *against], capture_output=True, text=True)
+    assert broken.returncode == 2 and "heldout-test.json: not JSON" in broken.stderr
+    absent = subprocess.run([*script, str(tmp_path / "absent"), *against], capture_output=True, text=True)
+    assert absent.returncode == 2 and "does not exist: evaluate the run first" in absent.stderr
